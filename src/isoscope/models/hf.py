@@ -1,0 +1,328 @@
+"""A Hugging Face transformer that yields every hidden state for a batch of sentences."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from isoscope.errors import InputError, ModelNotAvailableError
+
+# Model types whose base model is autoregressive (each position sees only its prefix).
+_CAUSAL_HINTS = ("ForCausalLM", "LMHeadModel")
+
+
+class _StopForward(Exception):
+    """Raised from a forward hook once the deepest requested layer has run."""
+
+
+@dataclass
+class EncodedBatch:
+    """Hidden states of one padded batch.
+
+    Attributes
+    ----------
+    hidden_states : dict of int to torch.Tensor
+        Hidden-state index (0 = embedding output, i = output of layer i) to a float32
+        tensor of shape (batch, seq, hidden).
+    input_ids, attention_mask : torch.Tensor
+        (batch, seq) token ids and the 1/0 padding mask (right padding).
+    special_mask : torch.Tensor
+        (batch, seq) bool, True on special tokens ([CLS], [SEP], <s>, ...).
+    word_ids : list of list of int
+        For each real token, the index of the word it belongs to in its sentence (-1 for specials).
+    offsets : list of list of tuple
+        Character span of each real token in its sentence.
+    n_truncated : int
+        Sentences of this batch cut at the model's maximum length.
+    """
+
+    hidden_states: dict[int, torch.Tensor]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    special_mask: torch.Tensor
+    word_ids: list[list[int]]
+    offsets: list[list[tuple[int, int]]] = field(default_factory=list)
+    n_truncated: int = 0
+
+
+def _find_layer_list(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
+    """The ModuleList holding the transformer blocks (the longest one of length ``n_layers``)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise RuntimeError("could not locate the transformer blocks of this model")
+
+
+class HFEncoder:
+    """Every hidden state of a Hugging Face encoder or decoder model.
+
+    Use :func:`isoscope.models.load_encoder` to build one.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        The base model (no task head), in eval mode.
+    tokenizer : transformers.PreTrainedTokenizerFast
+        A fast tokenizer (word ids and offsets are needed for word alignment).
+    name : str
+        Name recorded in stores and results.
+    source : str
+        Where the weights came from (path or hub name).
+    device : str
+        Torch device of the model.
+    max_length : int, optional
+        Longest input in tokens; longer sentences are truncated (and counted).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        source: str,
+        device: str = "cpu",
+        max_length: int | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source
+        self.device = device
+        config = model.config
+        self.hidden_size = int(config.hidden_size)
+        self.n_blocks = int(config.num_hidden_layers)
+        self.n_layers = self.n_blocks + 1
+        archs = tuple(getattr(config, "architectures", None) or ())
+        self.is_causal = bool(
+            getattr(config, "is_decoder", False)
+            or any(h in a for a in archs for h in _CAUSAL_HINTS)
+            or config.model_type in {"gpt2", "llama", "gemma", "gemma2", "gemma3_text", "mistral",
+                                     "qwen2", "qwen3", "phi", "phi3", "gpt_neox", "opt", "falcon"}
+        )
+        limit = max_length or _model_max_length(tokenizer, config)
+        self.max_length = int(limit)
+        if tokenizer.pad_token is None:
+            # Decoder tokenizers often lack a pad token; padding is masked out, so any id works.
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        tokenizer.padding_side = "right"
+        self._blocks: torch.nn.ModuleList | None = None
+
+    @property
+    def model_type(self) -> str:
+        """``"decoder"`` for causal models, ``"encoder"`` otherwise."""
+        return "decoder" if self.is_causal else "encoder"
+
+    def tokenize(self, sentences: Sequence[str]) -> Any:
+        """Tokenize with truncation at :attr:`max_length`, keeping offsets and special masks."""
+        return self.tokenizer(
+            list(sentences),
+            truncation=True,
+            max_length=self.max_length,
+            padding=False,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_attention_mask=False,
+        )
+
+    def token_lengths(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token counts after truncation, and a flag per sentence that was truncated."""
+        enc = self.tokenize(sentences)
+        lengths = np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64)
+        truncated = np.fromiter((bool(e.overflowing) for e in enc.encodings), dtype=bool)
+        return lengths, truncated
+
+    def encode(self, sentences: Sequence[str], layers: Sequence[int] | None = None) -> EncodedBatch:
+        """Run the model on a batch and return the requested hidden states.
+
+        Parameters
+        ----------
+        sentences : sequence of str
+            Raw sentences; padded on the right and masked.
+        layers : sequence of int, optional
+            Hidden-state indices to return (0..n_layers-1); all when None. Blocks above the
+            deepest requested index are not computed.
+
+        Returns
+        -------
+        EncodedBatch
+        """
+        if not sentences:
+            raise InputError("Cannot encode an empty batch of sentences.")
+        wanted = list(range(self.n_layers)) if layers is None else sorted(set(int(i) for i in layers))
+        if wanted and (wanted[0] < 0 or wanted[-1] >= self.n_layers):
+            raise InputError(
+                f"Layer indices must lie in 0..{self.n_layers - 1} for {self.name}, got {wanted}."
+            )
+        enc = self.tokenize(sentences)
+        n_truncated = sum(bool(e.overflowing) for e in enc.encodings)
+        word_ids = [[-1 if w is None else int(w) for w in enc.word_ids(i)] for i in range(len(sentences))]
+        offsets = [list(map(tuple, o)) for o in enc["offset_mapping"]]
+        padded = self.tokenizer.pad(
+            {"input_ids": enc["input_ids"], "special_tokens_mask": enc["special_tokens_mask"]},
+            padding=True,
+            return_tensors="pt",
+        )
+        input_ids = padded["input_ids"].to(self.device)
+        attention_mask = padded["attention_mask"].to(self.device)
+        special = padded["special_tokens_mask"].bool() & attention_mask.bool().cpu()
+        states = self._forward(input_ids, attention_mask, wanted)
+        return EncodedBatch(
+            hidden_states=states,
+            input_ids=input_ids.cpu(),
+            attention_mask=attention_mask.cpu(),
+            special_mask=special,
+            word_ids=word_ids,
+            offsets=offsets,
+            n_truncated=n_truncated,
+        )
+
+    def _forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, wanted: list[int]
+    ) -> dict[int, torch.Tensor]:
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.is_causal:
+            kwargs["use_cache"] = False
+        deepest = wanted[-1]
+        with torch.inference_mode():
+            if deepest == self.n_layers - 1:
+                out = self.model(**kwargs, output_hidden_states=True)
+                hs = out.hidden_states
+                return {i: hs[i].float().cpu() for i in wanted}
+            return self._forward_truncated(kwargs, wanted)
+
+    def _forward_truncated(self, kwargs: dict[str, Any], wanted: list[int]) -> dict[int, torch.Tensor]:
+        """Stop the forward pass after block ``deepest - 1``: the blocks above are never run.
+
+        Hidden state 0 is the input of block 0 and hidden state i the output of block i-1, as in
+        ``output_hidden_states`` (whose last entry alone may carry a final norm; it is never
+        requested here because the full path serves it).
+        """
+        if self._blocks is None:
+            self._blocks = _find_layer_list(self.model, self.n_blocks)
+        blocks = self._blocks
+        deepest = wanted[-1]
+        captured: dict[int, torch.Tensor] = {}
+
+        def pre_hook(_module: Any, args: tuple, kw: dict) -> None:
+            x = args[0] if args else kw.get("hidden_states")
+            captured[0] = x
+
+        def make_hook(index: int) -> Any:
+            def hook(_module: Any, _args: Any, output: Any) -> None:
+                captured[index + 1] = output[0] if isinstance(output, tuple) else output
+                if index + 1 == deepest:
+                    raise _StopForward
+
+            return hook
+
+        handles = [blocks[0].register_forward_pre_hook(pre_hook, with_kwargs=True)]
+        handles += [blocks[j].register_forward_hook(make_hook(j)) for j in range(deepest)]
+        try:
+            self.model(**kwargs)
+        except _StopForward:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        return {i: captured[i].float().cpu() for i in wanted}
+
+    def __repr__(self) -> str:
+        return (
+            f"HFEncoder(name={self.name!r}, type={self.model_type}, n_layers={self.n_layers}, "
+            f"hidden_size={self.hidden_size}, max_length={self.max_length})"
+        )
+
+
+def _model_max_length(tokenizer: Any, config: Any) -> int:
+    """A sane maximum input length: the tokenizer's unless it is a placeholder, capped by positions."""
+    limits = []
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if tok_max and tok_max < 1_000_000:
+        limits.append(int(tok_max))
+    pos = getattr(config, "max_position_embeddings", None)
+    if pos:
+        # RoBERTa-style models reserve two positions for the padding offset.
+        limits.append(int(pos) - (2 if config.model_type in {"roberta", "xlm-roberta", "camembert"} else 0))
+    return min(limits) if limits else 512
+
+
+def load_hf(
+    path_or_name: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+    max_length: int | None = None,
+    gguf_file: str | None = None,
+) -> HFEncoder:
+    """Load a Hugging Face base model and its fast tokenizer.
+
+    Parameters
+    ----------
+    path_or_name : str or path
+        A local folder or a hub name (the hub needs network access or a warm HF cache).
+    name : str, optional
+        Name recorded in results (default: ``path_or_name``).
+    device : str
+        ``"cpu"`` or ``"cuda"`` (or any torch device).
+    trust_remote_code : bool
+        Run code shipped with the model; off unless the user asks for it.
+    max_length : int, optional
+        Override the maximum input length.
+    gguf_file : str, optional
+        File name of GGUF weights inside the folder.
+
+    Returns
+    -------
+    HFEncoder
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    source = str(path_or_name)
+    local = Path(source).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise ModelNotAvailableError(f"Model path {source} is a file; give the model's folder.")
+        if gguf_file is None and not (local / "config.json").is_file():
+            raise ModelNotAvailableError(
+                f"Model folder {source} has no config.json, so it is not a Hugging Face model folder."
+            )
+        source = str(local)
+    extra: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if gguf_file:
+        extra["gguf_file"] = gguf_file
+    try:
+        config = AutoConfig.from_pretrained(source, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **extra)
+        model = AutoModel.from_pretrained(source, config=config, **extra)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelNotAvailableError(
+            f"Could not load model {source!r} (no bundled short name, local folder or reachable hub "
+            f"copy matched): {first}"
+        ) from None
+    except Exception as exc:  # corrupt weights surface as many exception types
+        raise ModelNotAvailableError(
+            f"Could not load model {source!r}: its files look damaged ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelNotAvailableError(
+            f"Model {source!r} has no fast tokenizer, which isoscope needs for word alignment."
+        )
+    if getattr(config, "hidden_size", None) is None or getattr(config, "num_hidden_layers", None) is None:
+        raise ModelNotAvailableError(f"Model {source!r} does not declare hidden_size and num_hidden_layers.")
+    model.eval()
+    model.to(device)
+    return HFEncoder(model, tokenizer, name=name or source, source=source, device=device,
+                     max_length=max_length)

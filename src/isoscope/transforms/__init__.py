@@ -1,0 +1,33 @@
+"""Isotropy repairs as scikit-learn transformers.
+
+Each repair is an estimator with ``fit`` / ``transform`` / ``fit_transform`` and
+``get_feature_names_out``; it composes in a :class:`sklearn.pipeline.Pipeline`. Build one
+by short name with :func:`from_spec` (``"abtt:n_components=3"``), list the names with
+:func:`available_transforms`, and save / load fitted ones with :func:`save_transform` /
+:func:`load_transform` (safetensors + JSON, no pickle).
+"""
+
+from isoscope.transforms._base import IsotropyTransform, spec_of
+from isoscope.transforms._cluster import ClusterIsotropy
+from isoscope.transforms._io import load_transform, save_transform
+from isoscope.transforms._learned import LearnedRemoval
+from isoscope.transforms._linear import AllButTheTop, Identity, MeanCenter, Standardize
+from isoscope.transforms._registry import available_transforms, from_spec
+from isoscope.transforms._whitening import Whitening, ZipfianWhitening
+
+__all__ = [
+    "AllButTheTop",
+    "ClusterIsotropy",
+    "Identity",
+    "IsotropyTransform",
+    "LearnedRemoval",
+    "MeanCenter",
+    "Standardize",
+    "Whitening",
+    "ZipfianWhitening",
+    "available_transforms",
+    "from_spec",
+    "load_transform",
+    "save_transform",
+    "spec_of",
+]

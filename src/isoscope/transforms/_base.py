@@ -1,0 +1,188 @@
+"""Shared machinery of the isotropy repairs: input checks, eigen-decompositions, fit records."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from isoscope.errors import InputError
+
+#: Default relative eigenvalue floor: eigenvalues below ``floor * largest`` are raised to it.
+DEFAULT_FLOOR = 1e-8
+
+
+class IsotropyTransform(TransformerMixin, BaseEstimator):
+    """Base class of the isoscope repairs (not used directly).
+
+    Subclasses compute in float64 and return float32 for float32 input, float64 otherwise.
+    After ``fit`` every repair has ``n_features_in_`` and ``fit_info_``, a JSON-able dict
+    recording what it was fitted on; callers add their own keys (store, layer, seed, fit
+    mode) with :meth:`set_fit_info`, and :func:`~isoscope.transforms.save_transform` keeps it.
+    """
+
+    #: Short registry name (``from_spec`` / ``spec_of``).
+    spec_name: ClassVar[str] = ""
+    #: Fitted ndarray attributes that ``save_transform`` stores as safetensors.
+    _array_attrs: ClassVar[tuple[str, ...]] = ()
+    #: Fitted JSON-able attributes that ``save_transform`` stores in the JSON header.
+    _json_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __sklearn_tags__(self):  # noqa: D105
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # -- helpers for subclasses -------------------------------------------------------------
+
+    def _check_input(self, X: Any, *, reset: bool) -> tuple[np.ndarray, np.dtype]:
+        """Validate ``X``; return it as float64 and the dtype the output should have."""
+        if not reset:
+            check_is_fitted(self)
+        try:
+            arr = validate_data(
+                self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1
+            )
+        except ValueError as exc:
+            # sklearn's messages are single sentences, e.g. "X has 5 features, but
+            # AllButTheTop is expecting 4 features as input."; re-raise as the user error type.
+            raise InputError(str(exc).strip()) from None
+        out_dtype = np.dtype(np.float32) if arr.dtype == np.float32 else np.dtype(np.float64)
+        return np.asarray(arr, dtype=np.float64), out_dtype
+
+    def _record_fit(self, n_samples: int, **extra: Any) -> None:
+        from isoscope import __version__
+
+        self.fit_info_: dict[str, Any] = {
+            "transform": spec_of(self),
+            "class": type(self).__name__,
+            "n_samples": int(n_samples),
+            "n_features": int(self.n_features_in_),
+            "isoscope_version": __version__,
+            **extra,
+        }
+
+    # -- public -----------------------------------------------------------------------------
+
+    def set_fit_info(self, **info: Any) -> IsotropyTransform:
+        """Record what the repair was fitted on (e.g. ``store=..., layer=3, seed=0, mode=...``).
+
+        Values must be JSON-serialisable so that they survive ``save_transform``.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        self.fit_info_.update(info)
+        return self
+
+
+def spec_of(est: BaseEstimator) -> str:
+    """Return the ``from_spec`` string of an isoscope repair, listing non-default parameters.
+
+    Parameters
+    ----------
+    est : IsotropyTransform
+        A fitted or unfitted repair.
+
+    Returns
+    -------
+    str
+        For example ``"abtt:n_components=3"`` or ``"center"``.
+    """
+    name = getattr(est, "spec_name", "") or type(est).__name__
+    defaults = type(est)().get_params()
+    parts = []
+    for key, value in sorted(est.get_params().items()):
+        if value != defaults.get(key):
+            if isinstance(value, tuple):
+                value = ";".join(str(v) for v in value)
+            parts.append(f"{key}={value}")
+    return name + (":" + ",".join(parts) if parts else "")
+
+
+def sorted_eigh(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-decompose a symmetric matrix, largest eigenvalue first, with fixed signs.
+
+    Each eigenvector is flipped so that its largest-magnitude entry is positive, so that
+    refits on the same data give identical (not sign-flipped) axes.
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (d,)
+        Descending; may contain tiny negative values for singular matrices.
+    eigenvectors : ndarray of shape (d, d)
+        Columns are the unit eigenvectors.
+    """
+    cov = (cov + cov.T) / 2.0
+    evals, evecs = np.linalg.eigh(cov)
+    evals, evecs = evals[::-1].copy(), evecs[:, ::-1].copy()
+    if evecs.size:
+        rows = np.argmax(np.abs(evecs), axis=0)
+        signs = np.sign(evecs[rows, np.arange(evecs.shape[1])])
+        signs[signs == 0] = 1.0
+        evecs *= signs
+    return evals, evecs
+
+
+def floor_eigenvalues(evals: np.ndarray, relative_floor: float) -> tuple[np.ndarray, int]:
+    """Raise eigenvalues below ``relative_floor * max(evals)`` to that floor.
+
+    LayerNorm outputs have null directions, so sample covariances are singular and ``eigh``
+    returns zeros or tiny negative values; dividing by their square roots gives Inf or NaN.
+    A floor of 0 still replaces non-positive values (by the smallest positive double).
+
+    Returns
+    -------
+    floored : ndarray
+        The floored eigenvalues (all strictly positive).
+    n_floored : int
+        How many were raised.
+    """
+    top = float(evals.max()) if evals.size else 0.0
+    floor = max(relative_floor * top, np.finfo(np.float64).tiny) if top > 0 else 1.0
+    low = evals < floor
+    return np.where(low, floor, evals), int(low.sum())
+
+
+def weighted_mean_cov(
+    X: np.ndarray, weights: np.ndarray | None = None, *, ddof: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of rows of ``X`` (float64), optionally weighted.
+
+    With weights, they are normalised to sum to one and ``ddof`` is ignored.
+    """
+    if weights is None:
+        mean = X.mean(axis=0)
+        Xc = X - mean
+        denom = max(X.shape[0] - ddof, 1)
+        return mean, (Xc.T @ Xc) / denom
+    p = weights / weights.sum()
+    mean = p @ X
+    Xc = X - mean
+    return mean, (Xc * p[:, None]).T @ Xc
+
+
+def top_directions(X_centered: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` principal directions (rows) of already-centred data, and their variances."""
+    n = X_centered.shape[0]
+    cov = (X_centered.T @ X_centered) / max(n - 1, 1)
+    evals, evecs = sorted_eigh(cov)
+    return evecs[:, :k].T.copy(), np.maximum(evals[:k], 0.0)
+
+
+def default_abtt_components(n_features: int) -> int:
+    """Mu & Viswanath's rule D ~ d/100 (at least 1): 3 at width 300, 8 at 768, 41 at 4096."""
+    return max(1, int(round(n_features / 100)))
+
+
+def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None:
+    """Validate a hyper-parameter that must be a positive integer (or None)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

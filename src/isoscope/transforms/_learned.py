@@ -1,0 +1,303 @@
+"""Learned removal of dominant directions (Liang et al., ICANN 2021, "Learning to Remove")."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.stats import spearmanr
+from sklearn.base import OneToOneFeatureMixin
+
+from isoscope.errors import InputError
+from isoscope.transforms._base import (
+    IsotropyTransform,
+    check_positive_int,
+    default_abtt_components,
+    top_directions,
+)
+
+_OBJECTIVES = ("pearson", "soft_spearman")
+
+
+def _pair_hashes(A: np.ndarray, B: np.ndarray) -> list[str]:
+    """Order-insensitive fingerprints of vector pairs (float32 bytes), for overlap checks."""
+    out = []
+    for a, b in zip(A.astype(np.float32), B.astype(np.float32), strict=True):
+        ha = hashlib.sha1(a.tobytes()).hexdigest()
+        hb = hashlib.sha1(b.tobytes()).hexdigest()
+        out.append(hashlib.sha1("".join(sorted((ha, hb))).encode()).hexdigest()[:16])
+    return out
+
+
+def _check_pairs(pairs: Any, n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from isoscope._validation import check_vectors
+
+    if not isinstance(pairs, tuple | list) or len(pairs) != 3:
+        raise InputError("pairs must be a tuple (A_vectors, B_vectors, scores).")
+    A = check_vectors(pairs[0], name="first vectors of the training pairs")
+    B = check_vectors(pairs[1], name="second vectors of the training pairs")
+    try:
+        s = np.asarray(pairs[2], dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InputError("The training pair scores could not be read as numbers.") from None
+    if A.shape != B.shape or len(s) != len(A):
+        raise InputError(
+            f"The training pairs need A and B of equal shape and one score per pair, got "
+            f"A {A.shape}, B {B.shape} and {len(s)} scores."
+        )
+    if A.shape[1] != n_features:
+        raise InputError(
+            f"The training pair vectors have {A.shape[1]} dimensions but X has {n_features}."
+        )
+    if len(s) < 3 or not np.all(np.isfinite(s)) or np.ptp(s) == 0:
+        raise InputError("At least 3 training pairs with finite, not all equal scores are needed.")
+    return A, B, s
+
+
+def _projection_stats(
+    A: np.ndarray, B: np.ndarray, mean: np.ndarray, U: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Quantities from which cos(a', b') follows for any weights (U has orthonormal rows).
+
+    With a~ = a - mu, p = U a~ and a' = a~ - U^T (w * p):
+    a'.b' = a~.b~ - sum_i (2 w_i - w_i^2) p_i q_i and |a'|^2 = |a~|^2 - sum_i (2 w_i - w_i^2) p_i^2.
+    """
+    Ac, Bc = A - mean, B - mean
+    P, Q = Ac @ U.T, Bc @ U.T
+    return (
+        np.einsum("ij,ij->i", Ac, Bc),
+        np.einsum("ij,ij->i", Ac, Ac),
+        np.einsum("ij,ij->i", Bc, Bc),
+        P * Q,
+        P * P,
+        Q * Q,
+    )
+
+
+def _cosines(w: np.ndarray, stats: tuple[np.ndarray, ...]) -> np.ndarray:
+    ab, aa, bb, pq, pp, qq = stats
+    g = 2 * w - w * w
+    num = ab - pq @ g
+    den = np.sqrt(np.maximum(aa - pp @ g, 0.0) * np.maximum(bb - qq @ g, 0.0))
+    return num / np.maximum(den, 1e-12)
+
+
+class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
+    """Learned removal of dominant directions (Liang et al., ICANN 2021).
+
+    ``v' = (v - mu) - sum_{i<=D} w_i (u_i . (v - mu)) u_i`` over the top-D principal
+    directions ``u_i`` of the fit data. With every ``w_i = 1`` this is exactly
+    :class:`AllButTheTop`; ``w_i = 0`` keeps direction ``i``.
+
+    The weights are learned on word-similarity *training* pairs passed to ``fit`` as
+    ``pairs=(A, B, scores)`` (row ``j`` of ``A`` and ``B``: vectors of the two words of
+    pair ``j``, in the same space as ``X``). Starting from ABTT (all ones), L-BFGS-B
+    maximises a differentiable surrogate of the Spearman correlation between
+    ``cos(a'_j, b'_j)`` and the human scores: ``objective="pearson"`` uses their Pearson
+    correlation; ``"soft_spearman"`` the Pearson correlation of soft ranks
+    (``r_j = 1/2 + sum_k sigmoid((c_j - c_k) / tau)``, ``tau = temperature * std(c)``)
+    with the ranks of the scores. An L2 penalty ``alpha * ||w - 1||^2`` pulls towards ABTT.
+    The gradient is exact (closed form of the cosines in ``w``, differentiated by torch).
+
+    Evaluate on pairs that were not used for training: :meth:`check_disjoint` raises if
+    an evaluation pair was among the training pairs. Without ``pairs``, ``fit`` leaves all
+    weights at 1 (ABTT), warns, and records ``trained_ = False``.
+
+    Parameters
+    ----------
+    n_components : int or None, default None
+        D; None uses ABTT's rule D ~ d/100 (at least 1).
+    objective : {"pearson", "soft_spearman"}, default "pearson"
+    weight_bounds : tuple of float, default (0.0, 1.0)
+        Box constraints on each ``w_i`` (0: keep the direction, 1: remove it).
+    alpha : float, default 0.0
+        L2 penalty towards the ABTT weights.
+    temperature : float, default 0.1
+        Soft-rank temperature, relative to the standard deviation of the cosines.
+    lbfgs_max_iter : int, default 200
+        Maximum L-BFGS-B iterations.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+    components_ : ndarray of shape (n_components_, n_features)
+    explained_variance_ : ndarray of shape (n_components_,)
+    weights_ : ndarray of shape (n_components_,)
+    n_components_ : int
+    trained_ : bool
+        Whether weights were learned (False: no pairs were given, this is ABTT).
+    n_train_pairs_ : int
+    train_spearman_abtt_, train_spearman_ : float or None
+        Spearman correlation on the training pairs with unit weights and learned weights.
+    train_pair_hashes_ : list of str
+        Fingerprints of the training pairs, used by :meth:`check_disjoint`.
+    fit_info_ : dict
+    """
+
+    spec_name = "learned"
+    _array_attrs = ("mean_", "components_", "explained_variance_", "weights_")
+    _json_attrs = (
+        "n_components_",
+        "trained_",
+        "n_train_pairs_",
+        "train_spearman_abtt_",
+        "train_spearman_",
+        "train_pair_hashes_",
+    )
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        objective: str = "pearson",
+        weight_bounds: tuple[float, float] = (0.0, 1.0),
+        alpha: float = 0.0,
+        temperature: float = 0.1,
+        lbfgs_max_iter: int = 200,
+    ) -> None:
+        self.n_components = n_components
+        self.objective = objective
+        self.weight_bounds = weight_bounds
+        self.alpha = alpha
+        self.temperature = temperature
+        self.lbfgs_max_iter = lbfgs_max_iter
+
+    def fit(self, X: Any, y: Any = None, *, pairs: Any = None) -> LearnedRemoval:
+        """Learn the mean and directions on ``X`` and the weights on the training ``pairs``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Vectors whose principal directions are removed.
+        y : ignored
+        pairs : tuple (A, B, scores), optional
+            Training word pairs: ``A``, ``B`` of shape (n_pairs, n_features), ``scores`` of
+            shape (n_pairs,). Keep evaluation pairs out of this set.
+
+        Returns
+        -------
+        self
+        """
+        X, _ = self._check_input(X, reset=True)
+        n, d = X.shape
+        if self.objective not in _OBJECTIVES:
+            raise InputError(
+                f"objective must be one of {', '.join(_OBJECTIVES)}, got {self.objective!r}."
+            )
+        D = check_positive_int(self.n_components, "n_components")
+        D = max(0, min(default_abtt_components(d) if D is None else D, d, n - 1))
+        self.mean_ = X.mean(axis=0)
+        self.components_, self.explained_variance_ = top_directions(X - self.mean_, D)
+        self.n_components_ = D
+        self.weights_ = np.ones(D)
+        self.train_spearman_abtt_ = None
+        self.train_spearman_ = None
+        self.train_pair_hashes_: list[str] = []
+        self.n_train_pairs_ = 0
+        self.trained_ = False
+        if pairs is None:
+            warnings.warn(
+                "LearnedRemoval was fitted without training pairs, so all weights are 1 and it "
+                "equals all-but-the-top.",
+                UserWarning,
+                stacklevel=2,
+            )
+        else:
+            A, B, s = _check_pairs(pairs, d)
+            self._learn_weights(A, B, s)
+        self._record_fit(n, trained=self.trained_, n_train_pairs=self.n_train_pairs_)
+        return self
+
+    def _learn_weights(self, A: np.ndarray, B: np.ndarray, s: np.ndarray) -> None:
+        import torch
+
+        lo, hi = (float(v) for v in self.weight_bounds)
+        if not lo <= 1.0 <= hi:
+            raise InputError(f"weight_bounds must contain 1 (ABTT), got {self.weight_bounds!r}.")
+        stats_np = _projection_stats(A, B, self.mean_, self.components_)
+        stats = [torch.from_numpy(np.ascontiguousarray(a)) for a in stats_np]
+        target = torch.from_numpy(s if self.objective == "pearson" else _ranks(s))
+        alpha, temp = float(self.alpha), float(self.temperature)
+        soft = self.objective == "soft_spearman"
+
+        def loss_and_grad(w_np: np.ndarray) -> tuple[float, np.ndarray]:
+            w = torch.tensor(w_np, dtype=torch.float64, requires_grad=True)
+            ab, aa, bb, pq, pp, qq = stats
+            g = 2 * w - w * w
+            den = torch.sqrt(torch.clamp(aa - pp @ g, min=0) * torch.clamp(bb - qq @ g, min=0))
+            cos = (ab - pq @ g) / torch.clamp(den, min=1e-12)
+            if soft:
+                tau = temp * cos.detach().std().clamp(min=1e-12)
+                cos = 0.5 + torch.sigmoid((cos[:, None] - cos[None, :]) / tau).sum(dim=1)
+            loss = -_torch_pearson(cos, target) + alpha * ((w - 1) ** 2).sum()
+            loss.backward()
+            return float(loss), w.grad.numpy().copy()
+
+        D = self.n_components_
+        if D > 0:
+            res = minimize(
+                loss_and_grad,
+                np.ones(D),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(lo, hi)] * D,
+                options={"maxiter": int(self.lbfgs_max_iter)},
+            )
+            start_loss, _ = loss_and_grad(np.ones(D))
+            # Never return weights that are worse on the training objective than ABTT.
+            self.weights_ = (
+                np.asarray(res.x, dtype=np.float64) if res.fun <= start_loss else np.ones(D)
+            )
+        self.trained_ = True
+        self.n_train_pairs_ = len(s)
+        self.train_spearman_abtt_ = _spearman(_cosines(np.ones(D), stats_np), s)
+        self.train_spearman_ = _spearman(_cosines(self.weights_, stats_np), s)
+        self.train_pair_hashes_ = sorted(set(_pair_hashes(A, B)))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Centre and remove the weighted projections on the fitted directions."""
+        X, dtype = self._check_input(X, reset=False)
+        Xc = X - self.mean_
+        U = self.components_
+        return (Xc - ((Xc @ U.T) * self.weights_) @ U).astype(dtype, copy=False)
+
+    def check_disjoint(self, A: Any, B: Any) -> None:
+        """Raise :class:`~isoscope.errors.InputError` if any pair (A[j], B[j]) was a training pair.
+
+        Parameters
+        ----------
+        A, B : array-like of shape (n_pairs, n_features)
+            Vectors of the evaluation pairs, as they were given to ``fit``.
+        """
+        from isoscope._validation import check_vectors
+
+        seen = set(getattr(self, "train_pair_hashes_", []))
+        if not seen:
+            return
+        A = check_vectors(A, name="first vectors of the evaluation pairs")
+        B = check_vectors(B, name="second vectors of the evaluation pairs")
+        overlap = sum(h in seen for h in _pair_hashes(A, B))
+        if overlap:
+            raise InputError(
+                f"{overlap} of {len(A)} evaluation pairs were used to train the removal weights; "
+                "evaluate on held-out pairs."
+            )
+
+
+def _ranks(s: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(s).astype(np.float64)
+
+
+def _torch_pearson(x: Any, y: Any) -> Any:
+    xc, yc = x - x.mean(), y - y.mean()
+    return (xc * yc).sum() / ((xc.norm() * yc.norm()).clamp(min=1e-12))
+
+
+def _spearman(c: np.ndarray, s: np.ndarray) -> float | None:
+    if np.ptp(c) == 0:
+        return None
+    return float(spearmanr(c, s).statistic)

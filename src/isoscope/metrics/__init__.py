@@ -1,0 +1,95 @@
+"""Geometry measures of embedding spaces: pure functions of arrays, plus :func:`analyze`.
+
+Cosine structure (:func:`s_inter`, :func:`s_intra`, :func:`ethayarajh`,
+:func:`rogue_dimensions`), spectrum (:func:`spectrum`), isotropy
+(:func:`partition_isotropy`, :func:`isoscore`, :func:`isoscore_star`), clusters
+(:func:`kmeans_silhouette`), local intrinsic dimension (:func:`lid_mle`, :func:`twonn`),
+frequency (:func:`frequency_correlations`), streaming accumulators
+(:class:`StreamingMoments`, :func:`stream_partition_isotropy`), the shared exact
+neighbour backend (:func:`exact_knn`) and the per-layer suite (:func:`analyze`).
+"""
+
+from __future__ import annotations
+
+from isoscope.metrics._neighbors import Neighbors, count_duplicates, exact_knn, unique_rows
+from isoscope.metrics.clusters import (
+    ClusterResult,
+    kmeans_silhouette,
+    silhouette,
+    silhouette_samples,
+)
+from isoscope.metrics.cosine import (
+    IntraResult,
+    center_by_cluster,
+    ethayarajh,
+    intra_sentence_similarity,
+    mev,
+    rogue_dimensions,
+    s_inter,
+    s_intra,
+    select_groups,
+)
+from isoscope.metrics.frequency import frequency_correlations
+from isoscope.metrics.isotropy import (
+    PartitionIsotropy,
+    isoscore,
+    isoscore_from_eigenvalues,
+    isoscore_star,
+    log_partition,
+    partition_isotropy,
+)
+from isoscope.metrics.lid import (
+    LIDResult,
+    lid_mle,
+    lid_mle_from_distances,
+    twonn,
+    twonn_from_distances,
+)
+from isoscope.metrics.spectrum import Spectrum, covariance, floored_eigh, n_components_for, spectrum
+from isoscope.metrics.streaming import (
+    StreamingLogPartition,
+    StreamingMoments,
+    stream_moments,
+    stream_partition_isotropy,
+)
+
+__all__ = [
+    "Neighbors",
+    "exact_knn",
+    "unique_rows",
+    "count_duplicates",
+    "s_inter",
+    "s_intra",
+    "IntraResult",
+    "select_groups",
+    "center_by_cluster",
+    "rogue_dimensions",
+    "intra_sentence_similarity",
+    "mev",
+    "ethayarajh",
+    "Spectrum",
+    "spectrum",
+    "covariance",
+    "floored_eigh",
+    "n_components_for",
+    "PartitionIsotropy",
+    "partition_isotropy",
+    "log_partition",
+    "isoscore",
+    "isoscore_star",
+    "isoscore_from_eigenvalues",
+    "ClusterResult",
+    "kmeans_silhouette",
+    "silhouette",
+    "silhouette_samples",
+    "LIDResult",
+    "lid_mle",
+    "lid_mle_from_distances",
+    "twonn",
+    "twonn_from_distances",
+    "frequency_correlations",
+    "StreamingMoments",
+    "StreamingLogPartition",
+    "stream_moments",
+    "stream_partition_isotropy",
+]

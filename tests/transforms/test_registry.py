@@ -40,10 +40,9 @@ def test_from_spec_parses_parameters():
     abtt = from_spec(" ABTT : n_components = 3 ")
     assert isinstance(abtt, AllButTheTop) and abtt.n_components == 3
     assert isinstance(from_spec("none"), Identity)
-    learned = from_spec("learned:objective=soft_spearman,weight_bounds=0;1.5,alpha=0.01")
+    learned = from_spec("learned:objective=soft_spearman,alpha=0.01")
     assert isinstance(learned, LearnedRemoval)
     assert learned.objective == "soft_spearman"
-    assert learned.weight_bounds == (0, 1.5)
     assert learned.alpha == pytest.approx(0.01)
     assert from_spec("whiten:n_components=none").n_components is None
 

@@ -98,8 +98,6 @@ def spec_of(est: BaseEstimator) -> str:
     parts = []
     for key, value in sorted(est.get_params().items()):
         if value != defaults.get(key):
-            if isinstance(value, tuple):
-                value = ";".join(str(v) for v in value)
             parts.append(f"{key}={value}")
     return name + (":" + ",".join(parts) if parts else "")
 

@@ -94,13 +94,18 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
 
     The weights are learned on word-similarity *training* pairs passed to ``fit`` as
     ``pairs=(A, B, scores)`` (row ``j`` of ``A`` and ``B``: vectors of the two words of
-    pair ``j``, in the same space as ``X``). Starting from ABTT (all ones), L-BFGS-B
-    maximises a differentiable surrogate of the Spearman correlation between
-    ``cos(a'_j, b'_j)`` and the human scores: ``objective="pearson"`` uses their Pearson
-    correlation; ``"soft_spearman"`` the Pearson correlation of soft ranks
-    (``r_j = 1/2 + sum_k sigmoid((c_j - c_k) / tau)``, ``tau = temperature * std(c)``)
-    with the ranks of the scores. An L2 penalty ``alpha * ||w - 1||^2`` pulls towards ABTT.
-    The gradient is exact (closed form of the cosines in ``w``, differentiated by torch).
+    pair ``j``, in the same space as ``X``). The objective is a differentiable surrogate
+    of the Spearman correlation between ``cos(a'_j, b'_j)`` and the human scores:
+    ``objective="pearson"`` maximises their Pearson correlation; ``"soft_spearman"`` the
+    Pearson correlation of soft ranks (``r_j = 1/2 + sum_k sigmoid((c_j - c_k) / tau)``,
+    ``tau = temperature * std(c)``) with the ranks of the scores.
+
+    The cosines depend on ``w_i`` only through the retained variance fraction
+    ``t_i = (1 - w_i)^2`` (``w`` and ``2 - w`` give the same cosines, and ``w < 0`` would
+    amplify the dominant directions), so the weights are kept in [0, 1] and L-BFGS-B
+    optimises ``t`` in [0, 1] from ABTT (``t = 0``), with an exact gradient (closed form of
+    the cosines, differentiated by torch) and an optional L2 penalty ``alpha * ||t||^2``
+    towards ABTT. Optimising ``w`` directly would stall: ``w = 1`` is a stationary point.
 
     Evaluate on pairs that were not used for training: :meth:`check_disjoint` raises if
     an evaluation pair was among the training pairs. Without ``pairs``, ``fit`` leaves all
@@ -111,10 +116,8 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
     n_components : int or None, default None
         D; None uses ABTT's rule D ~ d/100 (at least 1).
     objective : {"pearson", "soft_spearman"}, default "pearson"
-    weight_bounds : tuple of float, default (0.0, 1.0)
-        Box constraints on each ``w_i`` (0: keep the direction, 1: remove it).
     alpha : float, default 0.0
-        L2 penalty towards the ABTT weights.
+        L2 penalty on the retained fractions ``t`` (towards ABTT).
     temperature : float, default 0.1
         Soft-rank temperature, relative to the standard deviation of the cosines.
     lbfgs_max_iter : int, default 200
@@ -126,10 +129,13 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
     components_ : ndarray of shape (n_components_, n_features)
     explained_variance_ : ndarray of shape (n_components_,)
     weights_ : ndarray of shape (n_components_,)
+        In [0, 1]; 1 removes the direction (ABTT), 0 keeps it.
     n_components_ : int
     trained_ : bool
         Whether weights were learned (False: no pairs were given, this is ABTT).
     n_train_pairs_ : int
+    n_lbfgs_iter_ : int
+        L-BFGS-B iterations run (0 without pairs).
     train_spearman_abtt_, train_spearman_ : float or None
         Spearman correlation on the training pairs with unit weights and learned weights.
     train_pair_hashes_ : list of str
@@ -143,6 +149,7 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         "n_components_",
         "trained_",
         "n_train_pairs_",
+        "n_lbfgs_iter_",
         "train_spearman_abtt_",
         "train_spearman_",
         "train_pair_hashes_",
@@ -152,14 +159,12 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         self,
         n_components: int | None = None,
         objective: str = "pearson",
-        weight_bounds: tuple[float, float] = (0.0, 1.0),
         alpha: float = 0.0,
         temperature: float = 0.1,
         lbfgs_max_iter: int = 200,
     ) -> None:
         self.n_components = n_components
         self.objective = objective
-        self.weight_bounds = weight_bounds
         self.alpha = alpha
         self.temperature = temperature
         self.lbfgs_max_iter = lbfgs_max_iter
@@ -196,6 +201,7 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         self.train_spearman_ = None
         self.train_pair_hashes_: list[str] = []
         self.n_train_pairs_ = 0
+        self.n_lbfgs_iter_ = 0
         self.trained_ = False
         if pairs is None:
             warnings.warn(
@@ -213,43 +219,40 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
     def _learn_weights(self, A: np.ndarray, B: np.ndarray, s: np.ndarray) -> None:
         import torch
 
-        lo, hi = (float(v) for v in self.weight_bounds)
-        if not lo <= 1.0 <= hi:
-            raise InputError(f"weight_bounds must contain 1 (ABTT), got {self.weight_bounds!r}.")
         stats_np = _projection_stats(A, B, self.mean_, self.components_)
-        stats = [torch.from_numpy(np.ascontiguousarray(a)) for a in stats_np]
+        ab, aa, bb, pq, pp, qq = (torch.from_numpy(np.ascontiguousarray(a)) for a in stats_np)
         target = torch.from_numpy(s if self.objective == "pearson" else _ranks(s))
         alpha, temp = float(self.alpha), float(self.temperature)
         soft = self.objective == "soft_spearman"
 
-        def loss_and_grad(w_np: np.ndarray) -> tuple[float, np.ndarray]:
-            w = torch.tensor(w_np, dtype=torch.float64, requires_grad=True)
-            ab, aa, bb, pq, pp, qq = stats
-            g = 2 * w - w * w
+        def loss_and_grad(t_np: np.ndarray) -> tuple[float, np.ndarray]:
+            t = torch.tensor(t_np, dtype=torch.float64, requires_grad=True)
+            g = 1.0 - t  # = 2w - w^2, the removed fraction of each direction's variance
             den = torch.sqrt(torch.clamp(aa - pp @ g, min=0) * torch.clamp(bb - qq @ g, min=0))
             cos = (ab - pq @ g) / torch.clamp(den, min=1e-12)
             if soft:
                 tau = temp * cos.detach().std().clamp(min=1e-12)
                 cos = 0.5 + torch.sigmoid((cos[:, None] - cos[None, :]) / tau).sum(dim=1)
-            loss = -_torch_pearson(cos, target) + alpha * ((w - 1) ** 2).sum()
+            loss = -_torch_pearson(cos, target) + alpha * (t**2).sum()
             loss.backward()
-            return float(loss), w.grad.numpy().copy()
+            return float(loss.detach()), t.grad.numpy().copy()
 
         D = self.n_components_
+        self.n_lbfgs_iter_ = 0
         if D > 0:
+            start = np.zeros(D)
             res = minimize(
                 loss_and_grad,
-                np.ones(D),
+                start,
                 jac=True,
                 method="L-BFGS-B",
-                bounds=[(lo, hi)] * D,
+                bounds=[(0.0, 1.0)] * D,
                 options={"maxiter": int(self.lbfgs_max_iter)},
             )
-            start_loss, _ = loss_and_grad(np.ones(D))
+            self.n_lbfgs_iter_ = int(res.nit)
             # Never return weights that are worse on the training objective than ABTT.
-            self.weights_ = (
-                np.asarray(res.x, dtype=np.float64) if res.fun <= start_loss else np.ones(D)
-            )
+            if res.fun <= loss_and_grad(start)[0]:
+                self.weights_ = 1.0 - np.sqrt(np.clip(res.x, 0.0, 1.0))
         self.trained_ = True
         self.n_train_pairs_ = len(s)
         self.train_spearman_abtt_ = _spearman(_cosines(np.ones(D), stats_np), s)

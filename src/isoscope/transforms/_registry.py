@@ -57,8 +57,6 @@ def _parse_value(text: str) -> Any:
             return conv(text)
         except ValueError:
             pass
-    if ";" in text:  # tuples, e.g. weight_bounds=0;1.5
-        return tuple(_parse_value(part) for part in text.split(";"))
     return text.strip()
 
 
@@ -67,8 +65,7 @@ def from_spec(spec: str) -> IsotropyTransform:
 
     The spec is a registry name (see :func:`available_transforms`), optionally followed by
     ``:`` and comma-separated ``key=value`` parameters; values are read as int, float,
-    ``none``, ``true``/``false`` or text, and ``a;b`` gives a tuple
-    (``learned:weight_bounds=0;1.5``).
+    ``none``, ``true``/``false`` or text.
 
     Parameters
     ----------

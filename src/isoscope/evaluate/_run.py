@@ -1,0 +1,778 @@
+"""Evaluate a model on sentence and word tasks before and after each isotropy repair.
+
+Fitting rules (every result row records them):
+
+- ``fit="inductive"`` (default): the repair is fitted on data other than the evaluation data.
+  Sentence tasks: the ``fit_on`` sentences; without ``fit_on``, STS-B uses the ``sts-train.csv``
+  beside the evaluated file and the full SICK file its TRAIN rows (the per-split SICK files use
+  ``SICK_train.txt`` beside them); other sentence tasks then need ``fit_on`` or
+  ``transductive=True`` and say so. Word tasks: the vocabulary instead of the test words: the
+  first ``fit_vocab`` rows of a static table (the most frequent words), the whole input
+  embedding matrix, every word type of a store, or the ``fit_vocab`` most frequent English
+  words (``wordfreq``) encoded alone.
+- ``fit="transductive"``: fitted on the evaluation sentences (or the task's words) themselves,
+  as several papers did; it looks better and is always labelled.
+- ``learned`` removal additionally learns its weights on word-similarity pairs from
+  ``learn_on`` files, which must not be evaluated in the same call; training pairs that also
+  occur in an evaluated word task are dropped and counted.
+- ``level="sentence"`` repairs pooled sentence vectors (as whitening is used);
+  ``level="token"`` repairs token vectors before pooling, with special tokens dropped from both
+  fitting and pooling (as Rajaee & Pilehvar applied the cluster-based method).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isoscope.errors import InputError
+from isoscope.evaluate._encode import (
+    EmbeddingCache,
+    Pooling,
+    TokenVectors,
+    _cache_for,
+    encode_sentences,
+    model_fingerprint,
+    pool_tokens,
+    resolve_pooling,
+    token_vectors,
+)
+from isoscope.evaluate._loaders import (
+    load_pairs,
+    load_sick,
+    load_stsb,
+    load_task,
+    load_word_similarity,
+)
+from isoscope.evaluate._scoring import (
+    DEFAULT_RESTRICT_VOCAB,
+    correlations,
+    row_cosines,
+    score_word_pairs,
+    solve_analogies,
+    vocabulary_index,
+)
+from isoscope.evaluate._tasks import Analogies, SentencePairs, Task, WordPairs
+from isoscope.evaluate._words import (
+    WordTable,
+    encoded_words,
+    input_embedding_words,
+    static_table,
+    store_words,
+)
+
+LEVELS = ("sentence", "token")
+WORD_SOURCES = ("alone", "input")
+_RESULT_KEYS = ("task", "dataset", "transform", "fit", "spearman", "pearson", "n", "oov")
+_MAX_FIT_SENTENCES = 20_000
+_MAX_FIT_TOKENS = 100_000
+_WORD_RE = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]")
+
+
+# --------------------------------------------------------------------------------------- results
+@dataclass
+class EvaluationResults:
+    """Scores of every (task, repair) pair.
+
+    Attributes
+    ----------
+    records : list of dict
+        One row per task (per STS sub-set and aggregate) and repair, with at least the keys
+        ``task, dataset, transform, fit, spearman, pearson, n, oov`` (Spearman and Pearson
+        x 100; ``fit`` is ``"inductive"``, ``"transductive"`` or None for ``none``) plus
+        ``column, subset, aggregate, level, pooling, layers, special_tokens, fit_on, fit_n,
+        accuracy, word_vectors, model``.
+    settings : dict
+        Model, pooling, layers, level, fit mode, seed, vocabulary restriction.
+    """
+
+    records: list[dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_frame(self) -> Any:
+        """All records as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records)
+
+    def table(self) -> Any:
+        """Rows: repairs; columns: tasks; Spearman x 100 (analogy: accuracy x 100).
+
+        STS12-16 columns hold the pooled "all" score (all sub-sets' pairs in one correlation).
+        """
+        import pandas as pd
+
+        rows = [r for r in self.records if r.get("in_table", True)]
+        transforms = list(dict.fromkeys(r["transform"] for r in rows))
+        columns = list(dict.fromkeys(r["column"] for r in rows))
+        data = {c: [math.nan] * len(transforms) for c in columns}
+        for r in rows:
+            value = r["accuracy"] if r.get("accuracy") is not None else r["spearman"]
+            data[r["column"]][transforms.index(r["transform"])] = (
+                math.nan if value is None else float(value)
+            )
+        return pd.DataFrame(data, index=pd.Index(transforms, name="transform"))
+
+    def format_table(self, digits: int = 2) -> str:
+        """The :meth:`table` as aligned text."""
+        tab = self.table()
+        cols = [str(c) for c in tab.columns]
+        head = ["transform", *cols]
+        body = [
+            [str(idx), *("-" if math.isnan(v) else f"{v:.{digits}f}" for v in row)]
+            for idx, row in zip(tab.index, tab.to_numpy(), strict=True)
+        ]
+        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+        lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(r, widths, strict=True)))
+                 for r in [head, *body]]
+        note = "Spearman x 100 of cosine vs gold (analogy columns: accuracy x 100)"
+        return "\n".join([note, *lines])
+
+    def __str__(self) -> str:
+        return self.format_table()
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"settings": ..., "results": [...]}``, JSON-ready (NaN becomes None)."""
+
+        def clean(v: Any) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, (np.floating, np.integer)):
+                return clean(v.item())
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [clean(x) for x in v]
+            return v
+
+        results = [{k: clean(v) for k, v in r.items() if k != "in_table"} for r in self.records]
+        return {"settings": clean(self.settings), "results": results}
+
+    def to_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`to_dict` to ``path`` (atomically)."""
+        import json
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        os.replace(tmp, p)
+        return p
+
+
+# --------------------------------------------------------------------------------------- helpers
+def parse_transforms(specs: str | Iterable[str] | None) -> list[str]:
+    """Split ``"none,abtt,cluster:n_clusters=27,n_components=12"`` into repair specs.
+
+    A comma-separated item holding ``=`` but no ``:`` continues the parameters of the
+    previous spec. ``none`` (no repair) is always first.
+    """
+    if specs is None:
+        return ["none"]
+    items = [specs] if isinstance(specs, str) else list(specs)
+    out: list[str] = []
+    for item in items:
+        for part in (p.strip() for p in item.split(",")):
+            if not part:
+                continue
+            if "=" in part and ":" not in part and out:
+                out[-1] = out[-1] + ("," if ":" in out[-1] else ":") + part
+            else:
+                out.append(part)
+    out = list(dict.fromkeys(out))
+    if "none" in out:
+        out.remove("none")
+    return ["none", *out]
+
+
+def _make_transform(spec: str, seed: int) -> Any:
+    from isoscope.transforms import from_spec
+
+    est = from_spec(spec)
+    params = est.get_params()
+    if "random_state" in params and "random_state=" not in spec:
+        est.set_params(random_state=seed)
+    return est
+
+
+def _spec_name(spec: str) -> str:
+    return spec.split(":", 1)[0].strip().lower()
+
+
+def _zipf_weights(words: Sequence[str]) -> np.ndarray:
+    from wordfreq import zipf_frequency
+
+    z = np.array([zipf_frequency(w, "en") for w in words], dtype=np.float64)
+    return np.where(z > 0, 10.0 ** (z - 9.0), 0.0)
+
+
+def _sample_rows(n: int, limit: int, seed: int) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def _read_fit_sentences(path: str | os.PathLike[str]) -> tuple[list[str], str]:
+    """Sentences to fit on: an STS-B / SICK / pair file, or plain text (one sentence a line)."""
+    text = str(path)
+    if "=" in text and not Path(text).exists():
+        kind, _, rest = text.partition("=")
+        task = load_task(kind, rest)
+        if not isinstance(task, SentencePairs):
+            raise InputError(f"--fit-on needs sentences, but {rest} is a {task.task} file.")
+        return list(dict.fromkeys(task.sentences)), f"{task.task}:{Path(rest).name}"
+    p = Path(text).expanduser()
+    if not p.is_file():
+        raise InputError(f"The --fit-on file {p} does not exist.")
+    for loader in (load_stsb, load_sick, load_pairs):
+        try:
+            task = loader(p)
+        except InputError:
+            continue
+        return list(dict.fromkeys(task.sentences)), f"{task.task}:{p.name}"
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        sentences = list(dict.fromkeys(line.strip() for line in fh if line.strip()))
+    if not sentences:
+        raise InputError(f"The --fit-on file {p} holds no sentences.")
+    return sentences, f"text:{p.name}"
+
+
+def _default_fit_sentences(task: SentencePairs) -> tuple[list[str], str]:
+    path = Path(task.path)
+    if task.task == "stsb":
+        train = path.with_name("sts-train.csv")
+        if train.is_file() and train.resolve() != path.resolve():
+            t = load_stsb(train)
+            return list(dict.fromkeys(t.sentences)), f"stsb:{train.name} (STS-B train split)"
+    if task.task == "sick":
+        try:
+            t = load_sick(path, split="train")
+            if t.split == "train" and path.is_file() and task.split != "train":
+                full = "SemEval_set" in path.read_text(encoding="utf-8").split("\n", 1)[0]
+                if full:
+                    return list(dict.fromkeys(t.sentences)), f"sick:{path.name} TRAIN rows"
+        except InputError:
+            pass
+        train = path.with_name("SICK_train.txt")
+        if train.is_file() and train.resolve() != path.resolve():
+            t = load_sick(train)
+            return list(dict.fromkeys(t.sentences)), f"sick:{train.name}"
+    raise InputError(
+        f"Inductive fitting for {task.task} ({path.name}) needs --fit-on PATH with other "
+        "sentences, or --transductive to fit on the evaluation sentences."
+    )
+
+
+def _static_tokens(table: WordTable, sentences: Sequence[str]) -> TokenVectors:
+    """Bag-of-words 'tokens' for a static table: lower-cased words found in the table.
+
+    A sentence with no known word gets one zero row flagged special (its cosine is then 0).
+    """
+    index = {}
+    for i, w in enumerate(table.words):
+        index.setdefault(w.lower(), i)
+    rows: list[int] = []
+    special: list[bool] = []
+    offsets = [0]
+    zero = len(table.words)
+    for s in sentences:
+        ids = [index[t] for t in _WORD_RE.findall(s.lower()) if t in index]
+        if not ids:
+            ids, flags = [zero], [True]
+        else:
+            flags = [False] * len(ids)
+        rows.extend(ids)
+        special.extend(flags)
+        offsets.append(len(rows))
+    V = np.vstack([np.asarray(table.vectors, dtype=np.float32),
+                   np.zeros((1, table.vectors.shape[1]), np.float32)])
+    return TokenVectors(V[np.asarray(rows)], np.asarray(offsets, np.int64), np.asarray(special, bool))
+
+
+# --------------------------------------------------------------------------------------- model
+class _Model:
+    """A uniform view of an encoder or a static table for the evaluation loop."""
+
+    def __init__(self, model: Any, *, cache: EmbeddingCache | None, batch_size: int, progress: bool):
+        self.cache = cache
+        self.batch_size = batch_size
+        self.progress = progress
+        if isinstance(model, (str, os.PathLike)):
+            model = _load_model(model)
+        self.obj = model
+        self.is_static = hasattr(model, "vectors") and hasattr(model, "words") and not hasattr(model, "encode")
+        if not self.is_static and not hasattr(model, "encode"):
+            raise InputError(f"Cannot evaluate {type(model).__name__}: it is neither an encoder nor a word table.")
+        self.name = str(getattr(model, "name", type(model).__name__))
+        self._table = static_table(model) if self.is_static else None
+        self.n_layers = 1 if self.is_static else int(model.n_layers)
+
+    def pooling(self, pooling: str, layer: Any, include_special: bool | None) -> Pooling:
+        if self.is_static:
+            if pooling not in ("mean",) or layer is not None:
+                raise InputError("A static word table is evaluated on sentences by the mean of its word vectors; drop --pooling/--layer.")
+            return Pooling("mean", (0,), False)
+        return resolve_pooling(pooling, layer, n_layers=self.n_layers, include_special=include_special)
+
+    def tokens(self, sentences: Sequence[str], pooling: Pooling) -> TokenVectors:
+        if self._table is not None:
+            return _static_tokens(self._table, sentences)
+        return token_vectors(self.obj, sentences, pooling, cache=self.cache or False,
+                             batch_size=self.batch_size, progress=self.progress)
+
+    def sentence_vectors(self, sentences: Sequence[str], pooling: Pooling) -> np.ndarray:
+        if self._table is not None:
+            return pool_tokens(_static_tokens(self._table, sentences), pooling)
+        return encode_sentences(self.obj, sentences, pooling, cache=self.cache or False,
+                                batch_size=self.batch_size, progress=self.progress)
+
+
+def _load_model(name: str | os.PathLike[str]) -> Any:
+    from isoscope.models import load_encoder, load_static
+    from isoscope.models.registry import BUNDLED
+
+    text = str(name)
+    info = BUNDLED.get(text)
+    if (info is not None and info.kind == "static") or Path(text).suffix.lower() in {".txt", ".vec", ".bin", ".npy", ".gz"}:
+        return load_static(text)
+    return load_encoder(text)
+
+
+# --------------------------------------------------------------------------------------- evaluate
+def evaluate(
+    model: Any,
+    tasks: Mapping[str, str | os.PathLike[str]] | Sequence[tuple[str, Any] | Task],
+    *,
+    transforms: str | Sequence[str] | None = ("none",),
+    pooling: str = "mean",
+    layer: int | Sequence[int] | None = None,
+    include_special: bool | None = None,
+    level: str = "sentence",
+    fit_on: str | os.PathLike[str] | Sequence[str] | None = None,
+    transductive: bool = False,
+    word_vectors: str | os.PathLike[str] | Any = "alone",
+    learn_on: Sequence[str | os.PathLike[str]] | None = None,
+    restrict_vocab: int | None = DEFAULT_RESTRICT_VOCAB,
+    case_insensitive: bool = True,
+    fit_vocab: int = 50_000,
+    cache: bool | str | os.PathLike[str] | EmbeddingCache | None = True,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> EvaluationResults:
+    """Score a model on STS / SICK-R / word-similarity / analogy tasks, before and after repairs.
+
+    Parameters
+    ----------
+    model : str, encoder or static table
+        Short name, HF name or local folder (via :func:`isoscope.models.load_encoder`), a static
+        table name or file (``glove-50d``, ``.txt``/``.bin``/``.npy``), or a loaded object.
+    tasks : mapping or sequence
+        ``{"stsb": path, ...}``, ``[("wordsim", path), ...]`` or loaded task objects
+        (see :func:`load_task` for the names).
+    transforms : str or sequence of str
+        Repair specs for :func:`isoscope.transforms.from_spec`; ``none`` is always included.
+    pooling, layer, include_special
+        Sentence pooling (see :func:`encode_sentences`).
+    level : {"sentence", "token"}
+        Repair pooled sentence vectors, or token vectors before pooling (specials dropped).
+    fit_on : path or list of str, optional
+        Sentences for inductive fitting (STS-B/SICK/pair file, ``kind=path``, plain text,
+        or a list of sentences).
+    transductive : bool
+        Fit on the evaluation data itself (labelled ``"transductive"``).
+    word_vectors : {"alone", "input"}, store path or store
+        Word vectors of a contextual model for word tasks (ignored for static tables).
+    learn_on : sequence of path, optional
+        Word-similarity files that train ``learned`` removal; must not be evaluated here.
+    restrict_vocab, case_insensitive
+        gensim's vocabulary restriction and case folding for word tasks.
+    fit_vocab : int
+        Vocabulary rows (static) or frequent words (contextual) for inductive word-level fits.
+    cache : bool, path or EmbeddingCache
+        Embedding cache (default ``$ISOSCOPE_CACHE/evaluate``); False disables it.
+    batch_size : int
+        Sentences per forward pass.
+    seed : int
+        Seed for fit samples and for seeded repairs (cluster).
+    progress : bool
+        Progress bars while encoding.
+    log : callable, optional
+        Receives one line per step (the CLI prints them to stderr).
+
+    Returns
+    -------
+    EvaluationResults
+        ``.table()`` (repairs x tasks, Spearman x 100), ``.records``, ``.to_json(path)``.
+    """
+    say = log or (lambda _m: None)
+    if level not in LEVELS:
+        raise InputError(f"The level must be 'sentence' or 'token', got {level!r}.")
+    specs = parse_transforms(transforms)
+    for spec in specs[1:]:
+        _make_transform(spec, seed)  # validate every spec before any encoding
+    loaded = _load_tasks(tasks)
+    if not loaded:
+        raise InputError("Give at least one task, e.g. --task stsb=PATH.")
+    store_cache = _cache_for(cache)
+    m = _Model(model, cache=store_cache, batch_size=batch_size, progress=progress)
+    pool = m.pooling(pooling, layer, include_special)
+    if level == "token" and pool.name == "cls":
+        raise InputError("Token-level repairs drop special tokens, so they cannot use cls pooling.")
+    fit_mode = "transductive" if transductive else "inductive"
+
+    learn_pairs = _learning_pairs(learn_on, loaded) if any(_spec_name(s) == "learned" for s in specs) else None
+    word_tasks = [t for t in loaded if isinstance(t, (WordPairs, Analogies))]
+    ctx = _Context(m, pool, level, fit_mode, specs, seed, say, restrict_vocab, case_insensitive,
+                   fit_vocab, word_vectors, learn_pairs, word_tasks)
+    fit_sentences = None
+    if fit_on is not None and not transductive:
+        if isinstance(fit_on, (str, os.PathLike)):
+            fit_sentences = _read_fit_sentences(fit_on)
+        else:
+            fit_sentences = (list(dict.fromkeys(fit_on)), f"{len(fit_on)} given sentences")
+
+    records: list[dict[str, Any]] = []
+    for task in loaded:
+        say(f"evaluating {task.task}:{task.dataset} ({len(task)} items)")
+        if isinstance(task, SentencePairs):
+            records.extend(ctx.sentence_task(task, fit_sentences))
+        elif isinstance(task, WordPairs):
+            records.extend(ctx.word_task(task))
+        else:
+            records.extend(ctx.analogy_task(task))
+    settings = {
+        **(model_fingerprint(m.obj) if not m.is_static else {"model": m.name, "model_type": "static"}),
+        **pool.describe(),
+        "level": level,
+        "fit": fit_mode,
+        "fit_on": None if fit_sentences is None else fit_sentences[1],
+        "transforms": specs,
+        "seed": seed,
+        "restrict_vocab": restrict_vocab,
+        "case_insensitive": case_insensitive,
+        "word_vectors": None if m.is_static else str(word_vectors),
+        "learn_on": None if learn_pairs is None else learn_pairs["source"],
+        "sts_aggregate": "column = pooled 'all' (every sub-set's pairs in one correlation)",
+    }
+    return EvaluationResults(records, settings)
+
+
+def _load_tasks(tasks: Any) -> list[Task]:
+    items = list(tasks.items()) if isinstance(tasks, Mapping) else list(tasks)
+    out: list[Task] = []
+    for item in items:
+        if isinstance(item, (SentencePairs, WordPairs, Analogies)):
+            out.append(item)
+            continue
+        if isinstance(item, str):
+            name, eq, path = item.partition("=")
+            if not eq:
+                raise InputError(f"A task is given as NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
+            item = (name, path)
+        name, path = item
+        out.append(load_task(str(name), path))
+    return out
+
+
+def _pair_key(a: str, b: str) -> tuple[str, str]:
+    x, y = a.lower(), b.lower()
+    return (x, y) if x <= y else (y, x)
+
+
+def _learning_pairs(learn_on: Any, tasks: list[Task]) -> dict[str, Any]:
+    if not learn_on:
+        raise InputError(
+            "Learned removal needs --learn-on PATH: word-similarity pairs that are not being evaluated."
+        )
+    paths = [learn_on] if isinstance(learn_on, (str, os.PathLike)) else list(learn_on)
+    evaluated = {Path(t.path).resolve() for t in tasks}
+    eval_keys = {_pair_key(a, b) for t in tasks if isinstance(t, WordPairs) for a, b in zip(t.word1, t.word2, strict=True)}
+    w1: list[str] = []
+    w2: list[str] = []
+    s: list[float] = []
+    dropped = 0
+    for p in paths:
+        if Path(p).resolve() in evaluated:
+            raise InputError(f"{p} is evaluated in this run, so it cannot also train learned removal.")
+        wp = load_word_similarity(p)
+        lo, hi = float(wp.scores.min()), float(wp.scores.max())
+        span = hi - lo if hi > lo else 1.0
+        for a, b, g in zip(wp.word1, wp.word2, wp.scores, strict=True):
+            if _pair_key(a, b) in eval_keys:
+                dropped += 1
+                continue
+            w1.append(a)
+            w2.append(b)
+            s.append((float(g) - lo) / span)  # files use different scales; rescale each to [0, 1]
+    if len(s) < 3:
+        raise InputError("Fewer than 3 learned-removal training pairs remain after dropping evaluated pairs.")
+    source = [str(p) for p in paths]
+    return {"word1": w1, "word2": w2, "scores": np.asarray(s), "dropped": dropped, "source": source}
+
+
+@dataclass
+class _Context:
+    m: _Model
+    pool: Pooling
+    level: str
+    fit_mode: str
+    specs: list[str]
+    seed: int
+    say: Callable[[str], None]
+    restrict_vocab: int | None
+    case_insensitive: bool
+    fit_vocab: int
+    word_source: Any
+    learn_pairs: dict[str, Any] | None
+    word_tasks: list[Task]
+    _fitted: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _tables: dict[str, WordTable] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ common
+    def _base_record(self, task: Task, spec: str) -> dict[str, Any]:
+        return {
+            "task": task.task,
+            "dataset": task.dataset,
+            "transform": spec,
+            "fit": None if spec == "none" else self.fit_mode,
+            "level": self.level,
+            **self.pool.describe(),
+            "model": self.m.name,
+        }
+
+    def _fit(self, spec: str, key: str, X: np.ndarray, *, weights: np.ndarray | None = None,
+             pairs: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> Any:
+        """Fit ``spec`` on X once per fit-data key (fits are shared between tasks)."""
+        cache_key = (spec, key)
+        if cache_key in self._fitted:
+            return self._fitted[cache_key]
+        est = _make_transform(spec, self.seed)
+        name = _spec_name(spec)
+        self.say(f"  fitting {spec} on {key} ({X.shape[0]} vectors)")
+        if name == "learned":
+            est.fit(X, pairs=pairs() if pairs is not None else None)
+        elif name == "zipf" and weights is not None and weights.sum() > 0:
+            est.fit(X, sample_weight=weights)
+        else:
+            est.fit(X)
+        self._fitted[cache_key] = est
+        return est
+
+    def _learned_word_pairs(self, table_fn: Callable[[list[str]], WordTable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lp = self.learn_pairs
+        assert lp is not None
+        table = table_fn(list(dict.fromkeys([*lp["word1"], *lp["word2"]])))
+        index = vocabulary_index(table.words, restrict_vocab=None, case_insensitive=self.case_insensitive)
+        key = (lambda w: w.upper()) if self.case_insensitive else (lambda w: w)
+        rows = [(index.get(key(a)), index.get(key(b)), g) for a, b, g in zip(lp["word1"], lp["word2"], lp["scores"], strict=True)]
+        rows = [r for r in rows if r[0] is not None and r[1] is not None]
+        if len(rows) < 3:
+            raise InputError("Fewer than 3 learned-removal training pairs have vectors for this model.")
+        V = np.asarray(table.vectors, dtype=np.float64)
+        A = V[[r[0] for r in rows]]
+        B = V[[r[1] for r in rows]]
+        return A, B, np.array([r[2] for r in rows], dtype=np.float64)
+
+    # ------------------------------------------------------------------ sentences
+    def _sentence_level_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Learned-removal training pairs, each word pooled as a one-word sentence."""
+
+        def table(ws: list[str]) -> WordTable:
+            return WordTable(ws, self.m.sentence_vectors(ws, self.pool), "words as sentences")
+
+        return self._learned_word_pairs(table)
+
+    def _token_level_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Learned-removal training pairs in token space: each word encoded alone."""
+        if self.m.is_static:
+            return self._learned_word_pairs(self._word_table_for_learning)
+        return self._learned_word_pairs(lambda ws: self._contextual_words(ws, "alone"))
+
+    def sentence_task(self, task: SentencePairs, fit_sentences: tuple[list[str], str] | None) -> list[dict[str, Any]]:
+        m, pool = self.m, self.pool
+        records: list[dict[str, Any]] = []
+        eval_sents = list(dict.fromkeys(task.sentences))
+        pos = {s: i for i, s in enumerate(eval_sents)}
+        i1 = np.array([pos[s] for s in task.sentences1])
+        i2 = np.array([pos[s] for s in task.sentences2])
+        fit_src: tuple[list[str], str] | None = None
+        if any(s != "none" for s in self.specs):
+            if self.fit_mode == "transductive":
+                fit_src = (eval_sents, f"{task.task}:{task.dataset} (evaluation sentences)")
+            else:
+                fit_src = fit_sentences or _default_fit_sentences(task)
+                rows = _sample_rows(len(fit_src[0]), _MAX_FIT_SENTENCES, self.seed)
+                fit_src = ([fit_src[0][i] for i in rows], fit_src[1])
+
+        if self.level == "sentence":
+            E = m.sentence_vectors(eval_sents, pool)
+        else:
+            tv = m.tokens(eval_sents, pool)
+            keep = ~tv.special
+            tok_pool = Pooling(pool.name, pool.layers, False)
+        for spec in self.specs:
+            rec_base = self._base_record(task, spec)
+            if spec == "none":
+                out = E if self.level == "sentence" else pool_tokens(tv, tok_pool)
+                fit_n, fit_desc = 0, None
+            else:
+                assert fit_src is not None
+                sents, desc = fit_src
+                if self.level == "sentence":
+                    X = E if self.fit_mode == "transductive" else m.sentence_vectors(sents, pool)
+                    est = self._fit(spec, desc, X, pairs=self._sentence_level_pairs)
+                    out = est.transform(E)
+                else:
+                    ftv = tv if self.fit_mode == "transductive" else m.tokens(sents, pool)
+                    Xall = ftv.vectors[~ftv.special]
+                    X = Xall[_sample_rows(len(Xall), _MAX_FIT_TOKENS, self.seed)]
+                    est = self._fit(spec, desc + " tokens", X, pairs=self._token_level_pairs)
+                    new = tv.vectors.copy()
+                    new[keep] = est.transform(tv.vectors[keep])
+                    out = pool_tokens(TokenVectors(new, tv.offsets, tv.special), tok_pool)
+                fit_n, fit_desc = int(X.shape[0]), desc
+            sims = row_cosines(out[i1], out[i2])
+            column = f"{task.task}:{task.dataset}"
+            extra = {"fit_on": fit_desc, "fit_n": fit_n, "oov": 0, "accuracy": None,
+                     "special_tokens": "excluded" if self.level == "token" else pool.special_tokens}
+            if task.subsets is None:
+                rho, r = correlations(sims, task.scores)
+                records.append({**rec_base, "column": column, "subset": None, "aggregate": None,
+                                "spearman": rho, "pearson": r, "n": len(task), **extra})
+                continue
+            subsets = np.asarray(task.subsets)
+            sub_scores = []
+            for name in dict.fromkeys(task.subsets):
+                sel = subsets == name
+                rho, r = correlations(sims[sel], task.scores[sel])
+                sub_scores.append((rho, r, int(sel.sum())))
+                records.append({**rec_base, "column": f"{column}/{name}", "subset": name,
+                                "aggregate": None, "spearman": rho, "pearson": r,
+                                "n": int(sel.sum()), "in_table": False, **extra})
+            rho, r = correlations(sims, task.scores)
+            records.append({**rec_base, "column": f"{column} (all)", "subset": None,
+                            "aggregate": "all (pooled pairs)", "spearman": rho, "pearson": r,
+                            "n": len(task), **extra})
+            records.append({**rec_base, "column": f"{column} (mean)", "subset": None,
+                            "aggregate": "mean of sub-sets", "spearman": float(np.mean([s[0] for s in sub_scores])),
+                            "pearson": float(np.mean([s[1] for s in sub_scores])), "n": len(task),
+                            "in_table": False, **extra})
+        return records
+
+    # ------------------------------------------------------------------ words
+    def _contextual_words(self, words: list[str], source: Any) -> WordTable:
+        m = self.m
+        if source == "alone":
+            return encoded_words(m.obj, words, self.pool, cache=m.cache or False, batch_size=m.batch_size)
+        if source == "input":
+            return input_embedding_words(m.obj, words)
+        layer = self.pool.layers[-1]
+        return store_words(source, words, layer)
+
+    def _word_table(self, words: list[str]) -> WordTable:
+        """Vectors for ``words`` (static: the full table, in row order)."""
+        if self.m.is_static:
+            return static_table(self.m.obj)
+        return self._contextual_words(words, self.word_source)
+
+    def _word_fit_data(self, table: WordTable) -> tuple[np.ndarray, np.ndarray | None, str]:
+        """Inductive fit data for word-level repairs: the vocabulary, not the test words."""
+        if self.m.is_static:
+            n = min(self.fit_vocab, len(table.words))
+            words = table.words[:n]
+            return np.asarray(table.vectors[:n]), _zipf_weights(words), f"first {n} words of {self.m.name}"
+        src = self.word_source
+        if src == "input":
+            weight = self.m.obj.model.get_input_embeddings().weight.detach().float().cpu().numpy()
+            return weight, None, "the whole input embedding matrix"
+        if src == "alone":
+            from wordfreq import top_n_list
+
+            words = [w for w in top_n_list("en", self.fit_vocab) if w.isalpha()]
+            t = self._contextual_words(words, "alone")
+            return t.vectors, _zipf_weights(t.words), f"{len(words)} most frequent English words (wordfreq), each encoded alone"
+        from isoscope.store import open_store
+
+        store = open_store(src) if isinstance(src, (str, os.PathLike)) else src
+        X, frame = store.word_vectors(self.pool.layers[-1], pooling="mean")
+        return np.asarray(X), None, f"every word occurrence in the store {store.path}"
+
+    def _repaired_tables(self, task: WordPairs | Analogies, table: WordTable, rows: np.ndarray) -> list[tuple[str, np.ndarray, str | None, int]]:
+        """For each spec, the (repaired) vectors of ``rows`` of ``table``, fit description, fit n."""
+        out = []
+        fit_data = None
+        for spec in self.specs:
+            V = np.asarray(table.vectors[rows], dtype=np.float32)
+            if spec == "none":
+                out.append((spec, V, None, 0))
+                continue
+            if self.fit_mode == "transductive":
+                words = [table.words[i] for i in rows]
+                X, weights, desc = V, _zipf_weights(words), f"{task.task}:{task.dataset} words"
+            else:
+                if fit_data is None:
+                    fit_data = self._word_fit_data(table)
+                X, weights, desc = fit_data
+            pairs = lambda: self._learned_word_pairs(self._word_table_for_learning)  # noqa: E731
+            est = self._fit(spec, desc, np.asarray(X, dtype=np.float32), weights=weights, pairs=pairs)
+            out.append((spec, est.transform(V), desc, int(np.asarray(X).shape[0])))
+        return out
+
+    def _word_table_for_learning(self, words: list[str]) -> WordTable:
+        if self.m.is_static:
+            full = static_table(self.m.obj)
+            n = len(full.words) if self.restrict_vocab is None else min(self.restrict_vocab, len(full.words))
+            return WordTable(full.words[:n], full.vectors[:n], full.source)
+        return self._contextual_words(words, self.word_source)
+
+    def word_task(self, task: WordPairs) -> list[dict[str, Any]]:
+        table = self._word_table(task.words)
+        restrict = self.restrict_vocab if self.m.is_static else None
+        index = vocabulary_index(table.words, restrict_vocab=restrict, case_insensitive=self.case_insensitive)
+        key = (lambda w: w.upper()) if self.case_insensitive else (lambda w: w)
+        needed = sorted({index[key(w)] for w in task.words if key(w) in index})
+        if not needed:
+            raise InputError(f"No word of {task.path} has a vector in {table.source}.")
+        rows = np.asarray(needed)
+        sub_words = [table.words[i] for i in rows]
+        records = []
+        for spec, V, desc, fit_n in self._repaired_tables(task, table, rows):
+            score = score_word_pairs(sub_words, V, task.word1, task.word2, task.scores,
+                                     restrict_vocab=None, case_insensitive=self.case_insensitive)
+            records.append({**self._base_record(task, spec), "column": f"{task.task}:{task.dataset}",
+                            "subset": None, "aggregate": None, "spearman": score.spearman,
+                            "pearson": score.pearson, "n": score.n, "oov": score.oov,
+                            "oov_ratio": score.oov_ratio, "accuracy": None, "fit_on": desc,
+                            "fit_n": fit_n, "word_vectors": table.source,
+                            "special_tokens": "excluded" if not self.m.is_static else None})
+        return records
+
+    def analogy_task(self, task: Analogies) -> list[dict[str, Any]]:
+        if self.m.is_static:
+            table = static_table(self.m.obj)
+            n = len(table.words) if self.restrict_vocab is None else min(self.restrict_vocab, len(table.words))
+        else:
+            # A contextual model has no vocabulary to search: candidates are the task's words.
+            table = self._word_table(task.words)
+            n = len(table.words)
+        rows = np.arange(n)
+        records = []
+        for spec, V, desc, fit_n in self._repaired_tables(task, table, rows):
+            res = solve_analogies(table.words[:n], V, task.sections, restrict_vocab=None,
+                                  case_insensitive=self.case_insensitive)
+            records.append({**self._base_record(task, spec), "column": f"{task.task}:{task.dataset}",
+                            "subset": None, "aggregate": None, "spearman": None, "pearson": None,
+                            "accuracy": 100.0 * res.accuracy, "n": res.n, "oov": res.oov,
+                            "sections": res.sections, "fit_on": desc, "fit_n": fit_n,
+                            "word_vectors": table.source,
+                            "candidates": f"first {n} words" if self.m.is_static else "the task's words"})
+        return records

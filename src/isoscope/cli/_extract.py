@@ -1,0 +1,72 @@
+"""``isoscope extract`` and ``isoscope info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from isoscope.cli.app import app, echo, user_errors
+
+
+@app.command("extract")
+@user_errors
+def extract_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Store folder to create or resume."),
+    model: str = typer.Option("minilm", "--model", "-m", help="Short name, Hugging Face name or local folder."),
+    corpus: str = typer.Option("ptb", "--corpus", "-c", help="ptb[:split], wikitext:PATH, text:PATH, jsonl:PATH or a path."),
+    split: str = typer.Option(None, "--split", help="Corpus split (ptb: train, valid, test; default test)."),
+    max_sentences: int = typer.Option(None, "--max-sentences", help="Keep at most this many sentences."),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="Stop once this many tokens (whole sentences) are stored."),
+    layers: str = typer.Option("all", "--layers", help="'all', 'last' or hidden-state indices like 0,3,6."),
+    dtype: str = typer.Option("float16", "--dtype", help="float16 or float32."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Sentences per forward pass."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    max_length: int = typer.Option(None, "--max-length", help="Truncate sentences at this many tokens."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own code to run."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Extract every hidden state of a model over a corpus into a store (resumable)."""
+    from isoscope.extract import extract
+
+    spec = f"{corpus}:{split}" if split and corpus == "ptb" else corpus
+    store = extract(
+        model, spec, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=layers,
+        dtype=dtype, batch_size=batch_size, device=device, max_length=max_length,
+        trust_remote_code=trust_remote_code, progress=progress,
+    )
+    echo(summary(store))
+
+
+def summary(store: object) -> str:
+    """Human-readable summary of a store's manifest."""
+    m = store.manifest  # type: ignore[attr-defined]
+    lines = [
+        f"store       {store.path}",  # type: ignore[attr-defined]
+        f"model       {m.get('model')} ({m.get('model_type')}, {m.get('n_layers')} hidden states, width {m.get('hidden_size')})",
+        f"corpus      {m.get('corpus')}",
+        f"sentences   {m.get('n_sentences')}  (truncated at {m.get('max_length')} tokens: {m.get('n_truncated', 0)})",
+        f"tokens      {m.get('n_tokens')}",
+        f"layers      {m.get('layers')}",
+        f"dtype       {m.get('dtype')}",
+        f"complete    {m.get('complete')}",
+    ]
+    v = m.get("versions") or {}
+    if v:
+        lines.append("versions    " + ", ".join(f"{k} {val}" for k, val in sorted(v.items())))
+    return "\n".join(lines)
+
+
+@app.command("info")
+@user_errors
+def info_command(store: Path = typer.Argument(..., help="A store folder.")) -> None:
+    """Print the summary of a store."""
+    from isoscope.store import EmbeddingStore
+
+    s = EmbeddingStore(store, allow_incomplete=True)
+    echo(summary(s))
+    if s.manifest.get("complete"):
+        t = s.tokens(["is_special", "word"])
+        n_special = int(t["is_special"].sum())
+        n_types = t.loc[~t["is_special"], "word"].str.lower().nunique()
+        echo(f"special     {n_special} tokens flagged special; {n_types} word types")

@@ -1,0 +1,311 @@
+"""Stream every hidden state of a model over a corpus into an :class:`EmbeddingStore`.
+
+Sentences are cut into chunks of consecutive sentences (about ``chunk_tokens`` tokens each).
+Inside a chunk they run in length-sorted batches (little padding, masked out) and are written
+back in corpus order, so the store's rows follow the corpus. Each chunk is committed
+atomically; running the same call again after a crash resumes at the first uncommitted chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isoscope.errors import InputError, StoreError
+from isoscope.store import MANIFEST, EmbeddingStore, StoreWriter
+
+
+@dataclass
+class Plan:
+    """Which sentences are extracted, their token counts and their chunking."""
+
+    sentences: list[str]
+    lengths: np.ndarray
+    truncated: np.ndarray
+    chunks: list[tuple[int, int]]  # [start, stop) sentence ranges
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
+    """Turn ``"all"``, ``"last"``, ``"0,3,6"`` or ``"-1"`` into sorted hidden-state indices."""
+    if spec is None or spec == "all":
+        return list(range(n_layers))
+    if isinstance(spec, str):
+        items: list[int] = []
+        for part in spec.split(","):
+            part = part.strip()
+            if part == "last":
+                items.append(n_layers - 1)
+                continue
+            try:
+                items.append(int(part))
+            except ValueError:
+                raise InputError(f"Layers must be 'all', 'last' or comma-separated integers, not {spec!r}.") from None
+    else:
+        items = [int(i) for i in spec]
+    out = sorted({i + n_layers if i < 0 else i for i in items})
+    bad = [i for i in out if not 0 <= i < n_layers]
+    if bad or not out:
+        raise InputError(f"Layer indices must lie in 0..{n_layers - 1} (this model has {n_layers} hidden states).")
+    return out
+
+
+def plan_extraction(
+    encoder: Any, sentences: Sequence[str], *, max_tokens: int | None, chunk_tokens: int
+) -> Plan:
+    """Tokenise once to count tokens, apply ``max_tokens`` (whole sentences) and cut chunks."""
+    lengths_list, trunc_list = [], []
+    step = 4096
+    for start in range(0, len(sentences), step):
+        lengths, truncated = encoder.token_lengths(sentences[start : start + step])
+        lengths_list.append(lengths)
+        trunc_list.append(truncated)
+    lengths = np.concatenate(lengths_list)
+    truncated = np.concatenate(trunc_list)
+    n = len(sentences)
+    if max_tokens is not None:
+        if max_tokens < 1:
+            raise InputError("--max-tokens must be at least 1.")
+        # Whole sentences while the running total stays within the budget (at least one sentence).
+        n = max(1, int(np.searchsorted(np.cumsum(lengths), max_tokens, side="right")))
+    chunks: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for i in range(n):
+        if total and total + lengths[i] > chunk_tokens:
+            chunks.append((start, i))
+            start, total = i, 0
+        total += int(lengths[i])
+    chunks.append((start, n))
+    return Plan(list(sentences[:n]), lengths[:n], truncated[:n], chunks)
+
+
+def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
+    """Indices (into ``lengths``) of length-sorted batches bounded in sentences and padded tokens."""
+    order = np.argsort(-lengths, kind="stable")
+    batches, current, longest = [], [], 0
+    for i in order:
+        longest_if = max(longest, int(lengths[i]))
+        if current and (len(current) >= batch_size or longest_if * (len(current) + 1) > batch_tokens):
+            batches.append(np.array(current))
+            current, longest_if = [], int(lengths[i])
+        current.append(int(i))
+        longest = longest_if
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def _word_strings(sentence: str, word_ids: list[int], offsets: list[tuple[int, int]]) -> list[str]:
+    spans: dict[int, list[int]] = {}
+    for w, (a, b) in zip(word_ids, offsets):
+        if w < 0:
+            continue
+        span = spans.setdefault(w, [a, b])
+        span[0], span[1] = min(span[0], a), max(span[1], b)
+    return ["" if w < 0 else sentence[spans[w][0] : spans[w][1]].strip() for w in word_ids]
+
+
+def _encode_chunk(
+    encoder: Any,
+    sentences: list[str],
+    first_id: int,
+    layers: list[int],
+    dtype: np.dtype,
+    batch_size: int,
+    batch_tokens: int,
+    lengths: np.ndarray,
+    on_batch: Any = None,
+) -> tuple[dict[int, np.ndarray], Any]:
+    """Run one chunk and return its layer blocks and token rows, in corpus order."""
+    import pyarrow as pa
+
+    per_sentence: list[Any] = [None] * len(sentences)
+    for idx in _batches(lengths, batch_size, batch_tokens):
+        batch = encoder.encode([sentences[i] for i in idx], layers=layers)
+        mask = batch.attention_mask.bool()
+        real_len = mask.sum(dim=1).tolist()
+        flat = {layer: batch.hidden_states[layer][mask].numpy().astype(dtype) for layer in layers}
+        ids = batch.input_ids[mask].tolist()
+        special = batch.special_mask[mask].tolist()
+        offset = 0
+        for j, i in enumerate(idx):
+            n = real_len[j]
+            per_sentence[i] = (
+                {layer: flat[layer][offset : offset + n] for layer in layers},
+                ids[offset : offset + n],
+                special[offset : offset + n],
+                batch.word_ids[j][:n],
+                batch.offsets[j][:n],
+            )
+            offset += n
+        if on_batch is not None:
+            on_batch(int(sum(real_len)))
+    arrays = {layer: np.concatenate([p[0][layer] for p in per_sentence]) for layer in layers}
+    cols: dict[str, list[Any]] = {k: [] for k in ("sentence_id", "position", "token_id", "token",
+                                                   "word_id", "word", "is_special")}
+    convert = encoder.tokenizer.convert_ids_to_tokens
+    for i, (_, ids, special, word_ids, offsets) in enumerate(per_sentence):
+        n = len(ids)
+        word_ids = [-1 if s else w for w, s in zip(word_ids, special)]
+        cols["sentence_id"] += [first_id + i] * n
+        cols["position"] += list(range(n))
+        cols["token_id"] += ids
+        cols["token"] += [str(t) for t in convert(ids)]
+        cols["word_id"] += word_ids
+        cols["word"] += _word_strings(sentences[i], word_ids, offsets)
+        cols["is_special"] += [bool(s) for s in special]
+    table = pa.table({
+        "sentence_id": pa.array(cols["sentence_id"], pa.int32()),
+        "position": pa.array(cols["position"], pa.int32()),
+        "token_id": pa.array(cols["token_id"], pa.int32()),
+        "token": pa.array(cols["token"], pa.string()),
+        "word_id": pa.array(cols["word_id"], pa.int32()),
+        "word": pa.array(cols["word"], pa.string()),
+        "is_special": pa.array(cols["is_special"], pa.bool_()),
+    })
+    return arrays, table
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that determine the numbers."""
+    import numpy
+    import torch
+    import transformers
+
+    from isoscope import __version__
+
+    return {
+        "isoscope": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+        "torch": torch.__version__, "transformers": transformers.__version__,
+    }
+
+
+def extract(
+    model: str | Any = "minilm",
+    corpus: str | Any = "ptb",
+    out: str | os.PathLike[str] = "store",
+    *,
+    max_sentences: int | None = None,
+    max_tokens: int | None = None,
+    layers: str | Sequence[int] | None = "all",
+    dtype: str = "float16",
+    batch_size: int = 64,
+    batch_tokens: int = 8192,
+    chunk_tokens: int = 16384,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+    max_length: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> EmbeddingStore:
+    """Extract token vectors of every requested layer into a store (resuming if unfinished).
+
+    Parameters
+    ----------
+    model : str or HFEncoder
+        Short name, Hugging Face name or folder, or an already loaded encoder.
+    corpus : str or Corpus
+        Corpus spec (see :mod:`isoscope.corpora`) or a loaded :class:`~isoscope.corpora.Corpus`.
+    out : path
+        Store folder. A complete store with the same settings is reused as is; an
+        unfinished one is resumed; a folder that is not a store is refused.
+    max_sentences, max_tokens : int, optional
+        Limits; ``max_tokens`` keeps whole sentences while the total (special tokens
+        included) stays within it.
+    layers : "all", "last", "0,3,6" or sequence of int
+        Hidden states to store (0 = embedding output). Blocks above the deepest are not run.
+    dtype : {"float16", "float32"}
+        Storage type of the vectors.
+    batch_size, batch_tokens : int
+        At most this many sentences and padded tokens per forward pass.
+    chunk_tokens : int
+        Tokens per committed chunk (the unit of crash recovery).
+    device : str
+        Torch device.
+    trust_remote_code : bool
+        Allow a model's own code to run (off by default).
+    max_length : int, optional
+        Truncate sentences at this many tokens (default: the model's limit). Truncated
+        sentences are counted in the manifest (``n_truncated``); they are not windowed.
+    seed : int
+        Recorded in the manifest (extraction itself is deterministic).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    EmbeddingStore
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from isoscope.corpora import Corpus, load_corpus
+    from isoscope.models import load_encoder
+
+    if dtype not in {"float16", "float32"}:
+        raise InputError(f"--dtype must be float16 or float32, not {dtype!r}.")
+    if batch_size < 1 or batch_tokens < 1 or chunk_tokens < 1:
+        raise InputError("Batch sizes and chunk sizes must be positive.")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"Output {out} exists and is not a folder.")
+    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not (out / MANIFEST).exists():
+        raise StoreError(f"Output folder {out} is not empty and is not an isoscope store.")
+    text = corpus if isinstance(corpus, Corpus) else load_corpus(str(corpus), max_sentences=max_sentences)
+    if isinstance(corpus, Corpus) and max_sentences is not None:
+        text = Corpus(corpus.name, corpus.sentences[:max_sentences], corpus.info)
+    encoder = (
+        load_encoder(str(model), device=device, trust_remote_code=trust_remote_code, max_length=max_length)
+        if isinstance(model, (str, os.PathLike))
+        else model
+    )
+    wanted = parse_layers(layers, encoder.n_layers)
+    plan = plan_extraction(encoder, text.sentences, max_tokens=max_tokens, chunk_tokens=chunk_tokens)
+    manifest: dict[str, Any] = {
+        "model": encoder.name,
+        "model_source": str(encoder.source),
+        "model_type": encoder.model_type,
+        "corpus": text.name,
+        "corpus_info": text.info,
+        "n_layers": encoder.n_layers,
+        "layers": wanted,
+        "hidden_size": encoder.hidden_size,
+        "dtype": dtype,
+        "max_length": encoder.max_length,
+        "max_sentences": max_sentences,
+        "max_tokens": max_tokens,
+        "planned_sentences": len(plan.sentences),
+        "planned_tokens": plan.n_tokens,
+        "n_truncated": int(plan.truncated.sum()),
+        "truncation": "truncate",
+        "chunk_tokens": chunk_tokens,
+        "seed": seed,
+        "versions": versions(),
+        "extraction": {"batch_size": batch_size, "batch_tokens": batch_tokens, "device": device},
+    }
+    np_dtype = np.dtype(np.float16 if dtype == "float16" else np.float32)
+    encoder.model.eval()
+    with StoreWriter(out, manifest) as writer:
+        if writer.complete:
+            return EmbeddingStore(out)
+        bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {encoder.name}", disable=not progress,
+                   initial=writer.n_tokens, smoothing=0.1)
+        with torch.inference_mode(), bar:
+            for c, (start, stop) in enumerate(plan.chunks):
+                if c < writer.n_chunks:
+                    continue
+                arrays, table = _encode_chunk(
+                    encoder, plan.sentences[start:stop], start, wanted, np_dtype, batch_size,
+                    batch_tokens, plan.lengths[start:stop], on_batch=bar.update,
+                )
+                writer.append(arrays, table, stop - start)
+        return writer.finalize()

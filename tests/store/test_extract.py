@@ -1,0 +1,190 @@
+"""Extraction into a store: alignment, resume after SIGKILL, locking, bad input."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from isoscope.cli import app
+from isoscope.errors import StoreError, StoreLockedError
+from isoscope.extract import extract
+from isoscope.models import load_encoder
+from isoscope.store import StoreLock, open_store, write_store
+
+runner = CliRunner()
+
+
+def test_store_rows_align_with_model_output(tiny_bert, corpus_file, tmp_path) -> None:
+    store = extract(str(tiny_bert), str(corpus_file), tmp_path / "s", chunk_tokens=40, batch_size=4,
+                    dtype="float32", progress=False)
+    m = store.manifest
+    assert m["complete"] and m["n_sentences"] == 25 and m["layers"] == [0, 1, 2, 3]
+    tokens = store.tokens()
+    assert len(tokens) == store.n_tokens == m["planned_tokens"]
+    # Rows follow corpus order, and each sentence's vectors equal a direct forward pass.
+    encoder = load_encoder(str(tiny_bert))
+    for sid in (0, 1, 24):
+        sentence = [s for s in corpus_file.read_text().splitlines() if s.strip()][sid]
+        out = encoder.encode([sentence])
+        rows = np.flatnonzero(tokens["sentence_id"].to_numpy() == sid)
+        assert list(tokens["position"].iloc[rows]) == list(range(len(rows)))
+        for layer in (0, 3):
+            np.testing.assert_allclose(store.layer(layer)[rows], out.hidden_states[layer][0].numpy(), atol=1e-5)
+    first = tokens[tokens["sentence_id"] == 1]
+    assert first["is_special"].tolist()[0] and first["is_special"].tolist()[-1]
+    words = first.loc[~first["is_special"], "word"].tolist()
+    assert words[0] == "unbelievably" and "," in words  # sub-words carry their whole word
+    assert (first.loc[first["is_special"], "word_id"] == -1).all()
+    assert tokens.loc[tokens["word"] == "cat", "word_count"].iloc[0] == 10
+    assert tokens.loc[tokens["word"] == "the", "zipf"].iloc[0] > 7
+
+
+def test_selected_layers_and_float16(tiny_gpt2, corpus_file, tmp_path) -> None:
+    store = extract(str(tiny_gpt2), str(corpus_file), tmp_path / "s", layers="0,2", progress=False)
+    assert store.layers == [0, 2] and store.layer(2).dtype == np.float16
+    assert store.model_type == "decoder"
+    X, rows = store.sample(2, 10, seed=1, drop_position_zero=True)
+    assert X.shape == (10, 32) and (store.tokens()["position"].to_numpy()[rows] != 0).all()
+    again, rows2 = store.sample(2, 10, seed=1, drop_position_zero=True)
+    np.testing.assert_array_equal(rows, rows2)
+
+
+def test_max_tokens_keeps_whole_sentences(tiny_bert, corpus_file, tmp_path) -> None:
+    store = extract(str(tiny_bert), str(corpus_file), tmp_path / "s", max_tokens=50, progress=False)
+    assert store.n_tokens <= 50
+    t = store.tokens()
+    last = t["sentence_id"].max()
+    assert t.loc[t["sentence_id"] == last, "is_special"].iloc[-1]  # ends with [SEP]: not cut mid-sentence
+
+
+def test_truncation_is_counted(tiny_bert, tmp_path) -> None:
+    f = tmp_path / "long.txt"
+    f.write_text("short line .\n" + "the cat " * 50_000 + "\n")  # a 100,000-character line
+    store = extract(str(tiny_bert), str(f), tmp_path / "s", progress=False)
+    assert store.manifest["n_truncated"] == 1
+    assert store.tokens().groupby("sentence_id").size().max() == 64
+
+
+def test_complete_store_is_reused_and_other_settings_refused(tiny_bert, corpus_file, tmp_path) -> None:
+    out = tmp_path / "s"
+    extract(str(tiny_bert), str(corpus_file), out, progress=False)
+    before = (out / "layers" / "layer_001.bin").stat().st_mtime_ns
+    extract(str(tiny_bert), str(corpus_file), out, progress=False)
+    assert (out / "layers" / "layer_001.bin").stat().st_mtime_ns == before
+    with pytest.raises(StoreError, match="other settings"):
+        extract(str(tiny_bert), str(corpus_file), out, dtype="float32", progress=False)
+
+
+def test_second_writer_is_refused(tiny_bert, corpus_file, tmp_path) -> None:
+    out = tmp_path / "s"
+    out.mkdir()
+    holder = StoreLock(out)
+    holder.acquire()
+    try:
+        with pytest.raises(StoreLockedError, match=r"being written by pid \d+"):
+            extract(str(tiny_bert), str(corpus_file), out, progress=False)
+    finally:
+        holder.release()
+
+
+def test_incomplete_and_damaged_stores_are_one_sentence(tmp_path) -> None:
+    X = np.ones((4, 3), dtype=np.float32)
+    store = write_store(tmp_path / "s", {0: X})
+    (store.path / "manifest.json").write_text("{not json")
+    with pytest.raises(StoreError, match="damaged"):
+        open_store(store.path)
+    store = write_store(tmp_path / "t", {0: X})
+    os.truncate(store.path / "layers" / "layer_000.bin", 8)
+    with pytest.raises(StoreError, match="shorter than the manifest"):
+        open_store(store.path).layer(0)
+
+
+def _extract_script(model: Path, corpus: Path, out: Path) -> list[str]:
+    code = (
+        "import sys; from isoscope.extract import extract; "
+        f"extract({str(model)!r}, {str(corpus)!r}, {str(out)!r}, chunk_tokens=24, batch_size=2, progress=False)"
+    )
+    return [sys.executable, "-c", code]
+
+
+def _store_bytes(path: Path) -> dict[str, bytes]:
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != ".lock")
+    return {str(p.relative_to(path)): p.read_bytes() for p in files}
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_is_byte_identical(tiny_bert, tmp_path) -> None:
+    corpus = tmp_path / "c.txt"
+    words = "the cat sat on the mat a dog chased it across the garden".split()
+    rng = random.Random(0)
+    corpus.write_text("\n".join(" ".join(rng.choices(words, k=rng.randint(3, 14))) for _ in range(400)))
+    reference = tmp_path / "ref"
+    subprocess.run(_extract_script(tiny_bert, corpus, reference), check=True)
+    out = tmp_path / "killed"
+    kills = 0
+    for attempt in range(10):
+        proc = subprocess.Popen(_extract_script(tiny_bert, corpus, out))
+        time.sleep(rng.uniform(2.5, 6.0))  # interpreter start-up takes ~2-3 s, extraction a few more
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    subprocess.run(_extract_script(tiny_bert, corpus, out), check=True)
+    assert kills >= 5, "the extraction finished too fast to be killed"
+    assert _store_bytes(out) == _store_bytes(reference)
+
+
+def test_cli_extract_info_and_bad_inputs(tiny_bert, corpus_file, tmp_path) -> None:
+    out = tmp_path / "s"
+    result = runner.invoke(app, ["extract", "--model", str(tiny_bert), "--corpus", str(corpus_file),
+                                 "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "tokens" in result.output and "complete    True" in result.output
+    info = runner.invoke(app, ["info", str(out)])
+    assert info.exit_code == 0 and "word types" in info.output
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n\n")
+    not_store = tmp_path / "busy"
+    not_store.mkdir()
+    (not_store / "notes.txt").write_text("mine")
+    cases = [
+        (["--model", str(tiny_bert), "--corpus", str(empty)], "contains no non-empty lines"),
+        (["--model", "no-such-model", "--corpus", str(corpus_file)], "Unknown model"),
+        (["--model", str(tmp_path), "--corpus", str(corpus_file)], "no config.json"),
+        (["--model", str(tiny_bert), "--corpus", str(corpus_file), "--layers", "7"], "Layer indices"),
+    ]
+    for args, message in cases:
+        r = runner.invoke(app, ["extract", *args, "--out", str(tmp_path / "new"), "--no-progress"])
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "new" / "manifest.json").exists()
+    r = runner.invoke(app, ["extract", "--model", str(tiny_bert), "--corpus", str(corpus_file),
+                            "--out", str(not_store)])
+    assert r.exit_code == 2 and "not an isoscope store" in r.output
+    assert (not_store / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.integration
+def test_minilm_last_layer_matches_sentence_transformers(tmp_path) -> None:
+    st = pytest.importorskip("sentence_transformers")
+    from isoscope.models import bundled_path
+
+    sentences = ["The geometry of embedding spaces is anisotropic.", "A cat sat on the mat."]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(sentences) + "\n")
+    store = extract("minilm", str(corpus), tmp_path / "s", layers="last", dtype="float32", progress=False)
+    t = store.tokens()
+    ours = np.stack([store.layer(6)[t["sentence_id"].to_numpy() == i].mean(axis=0) for i in range(2)])
+    ours /= np.linalg.norm(ours, axis=1, keepdims=True)
+    model = st.SentenceTransformer(str(bundled_path("minilm")), device="cpu")
+    ref = model.encode(sentences, normalize_embeddings=True)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)

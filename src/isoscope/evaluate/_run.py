@@ -549,7 +549,7 @@ class _Context:
             "model": self.m.name,
         }
 
-    def _fit(self, spec: str, key: str, X: np.ndarray, *, weights: np.ndarray | None = None,
+    def _fit(self, spec: str, key: str, X: np.ndarray, *, weights: Callable[[], np.ndarray | None] | None = None,
              pairs: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> Any:
         """Fit ``spec`` on X once per fit-data key (fits are shared between tasks)."""
         cache_key = (spec, key)
@@ -560,8 +560,8 @@ class _Context:
         self.say(f"  fitting {spec} on {key} ({X.shape[0]} vectors)")
         if name == "learned":
             est.fit(X, pairs=pairs() if pairs is not None else None)
-        elif name == "zipf" and weights is not None and weights.sum() > 0:
-            est.fit(X, sample_weight=weights)
+        elif name == "zipf" and weights is not None and (w := weights()) is not None and w.sum() > 0:
+            est.fit(X, sample_weight=w)
         else:
             est.fit(X)
         self._fitted[cache_key] = est
@@ -684,12 +684,12 @@ class _Context:
             return static_table(self.m.obj)
         return self._contextual_words(words, self.word_source)
 
-    def _word_fit_data(self, table: WordTable) -> tuple[np.ndarray, np.ndarray | None, str]:
+    def _word_fit_data(self, table: WordTable) -> tuple[np.ndarray, list[str] | None, str]:
         """Inductive fit data for word-level repairs: the vocabulary, not the test words."""
         if self.m.is_static:
             n = min(self.fit_vocab, len(table.words))
             words = table.words[:n]
-            return np.asarray(table.vectors[:n]), _zipf_weights(words), f"first {n} words of {self.m.name}"
+            return np.asarray(table.vectors[:n]), words, f"first {n} words of {self.m.name}"
         src = self.word_source
         if src == "input":
             weight = self.m.obj.model.get_input_embeddings().weight.detach().float().cpu().numpy()
@@ -699,7 +699,7 @@ class _Context:
 
             words = [w for w in top_n_list("en", self.fit_vocab) if w.isalpha()]
             t = self._contextual_words(words, "alone")
-            return t.vectors, _zipf_weights(t.words), f"{len(words)} most frequent English words (wordfreq), each encoded alone"
+            return t.vectors, t.words, f"{len(words)} most frequent English words (wordfreq), each encoded alone"
         from isoscope.store import open_store
 
         store = open_store(src) if isinstance(src, (str, os.PathLike)) else src
@@ -717,13 +717,14 @@ class _Context:
                 continue
             if self.fit_mode == "transductive":
                 words = [table.words[i] for i in rows]
-                X, weights, desc = V, _zipf_weights(words), f"{task.task}:{task.dataset} words"
+                X, fit_words, desc = V, words, f"{task.task}:{task.dataset} words"
             else:
                 if fit_data is None:
                     fit_data = self._word_fit_data(table)
-                X, weights, desc = fit_data
+                X, fit_words, desc = fit_data
             pairs = lambda: self._learned_word_pairs(self._word_table_for_learning)  # noqa: E731
-            est = self._fit(spec, desc, np.asarray(X, dtype=np.float32), weights=weights, pairs=pairs)
+            est = self._fit(spec, desc, np.asarray(X, dtype=np.float32), pairs=pairs,
+                            weights=None if fit_words is None else (lambda fw=fit_words: _zipf_weights(fw)))
             out.append((spec, est.transform(V), desc, int(np.asarray(X).shape[0])))
         return out
 

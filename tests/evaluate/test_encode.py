@@ -1,0 +1,134 @@
+"""Pooling, layer choice, special-token handling and the on-disk cache, with a fake encoder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from isoscope.errors import InputError
+from isoscope.evaluate import (
+    EmbeddingCache,
+    encode_sentences,
+    encode_tokens,
+    pool_tokens,
+    resolve_pooling,
+)
+
+SENTS = ["a cat sat", "the dog", "a cat sat", "one two three four five"]
+
+
+def expected(token_vec, sentence, layers, *, specials=True, how="mean", dim=4):
+    words = sentence.lower().split()
+    toks = ["[CLS]", *words, "[SEP]"] if specials else words
+    vecs = np.stack([np.mean([token_vec(t, layer, dim) for layer in layers], axis=0) for t in toks])
+    if how == "mean":
+        return vecs.mean(axis=0)
+    if how == "cls":
+        return vecs[0]
+    return vecs[-1]
+
+
+def test_resolve_pooling_layers():
+    assert resolve_pooling("mean", None, n_layers=7).layers == (6,)
+    assert resolve_pooling("mean", -1, n_layers=7).layers == (6,)
+    assert resolve_pooling("mean", [0, 3], n_layers=7).layers == (0, 3)
+    fl = resolve_pooling("first_last", None, n_layers=7)
+    assert fl.layers == (1, 6) and fl.describe()["special_tokens"] == "included"
+    with pytest.raises(InputError, match="outside 0..6"):
+        resolve_pooling("mean", 7, n_layers=7)
+    with pytest.raises(InputError, match="Unknown pooling"):
+        resolve_pooling("max", None, n_layers=7)
+    with pytest.raises(InputError, match="drop --layer"):
+        resolve_pooling("first_last", 3, n_layers=7)
+
+
+@pytest.mark.parametrize(
+    ("pooling", "layer", "include_special", "layers", "how", "specials"),
+    [
+        ("mean", None, None, [2], "mean", True),
+        ("mean", None, False, [2], "mean", False),
+        ("mean", 0, None, [0], "mean", True),
+        ("mean", [0, 2], None, [0, 2], "mean", True),
+        ("first_last", None, None, [1, 2], "mean", True),
+        ("cls", None, None, [2], "cls", True),
+        ("last", 1, None, [1], "last", False),  # last real (non-special) token
+    ],
+)
+def test_pooling_by_hand(fake_encoder, token_vec, pooling, layer, include_special, layers, how, specials):
+    E = encode_sentences(fake_encoder, SENTS, pooling, layer, include_special=include_special,
+                         cache=False, batch_size=2)
+    assert E.shape == (4, 4) and E.dtype == np.float32
+    for i, s in enumerate(SENTS):
+        np.testing.assert_allclose(E[i], expected(token_vec, s, layers, specials=specials, how=how),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_padding_and_batching_do_not_change_vectors(fake_encoder):
+    a = encode_sentences(fake_encoder, SENTS, cache=False, batch_size=1)
+    b = encode_sentences(fake_encoder, SENTS, cache=False, batch_size=3)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_duplicates_are_encoded_once(fake_encoder):
+    tv = encode_tokens(fake_encoder, SENTS, [2], batch_size=16)
+    assert fake_encoder.calls == [3]  # three distinct sentences in one batch
+    assert len(tv) == 4 and tv.offsets[-1] == tv.vectors.shape[0]
+    np.testing.assert_array_equal(tv.sentence(0), tv.sentence(2))
+    assert tv.special.sum() == 8  # [CLS] and [SEP] of each sentence
+
+
+def test_cls_refused_without_leading_special(fake_encoder_cls):
+    causal = fake_encoder_cls(is_causal=True)
+    with pytest.raises(InputError, match="cls pooling needs"):
+        encode_sentences(causal, SENTS, "cls", cache=False)
+    last = encode_sentences(causal, ["a cat sat"], "last", cache=False)
+    np.testing.assert_allclose(last[0], encode_tokens(causal, ["a cat sat"], [2]).vectors[-1])
+
+
+def test_cache_roundtrip_without_pickle(tmp_path, fake_encoder):
+    first = encode_sentences(fake_encoder, SENTS, "mean", 1, cache=tmp_path)
+    n_calls = len(fake_encoder.calls)
+    again = encode_sentences(fake_encoder, SENTS, "mean", 1, cache=tmp_path)
+    assert len(fake_encoder.calls) == n_calls  # served from the cache
+    np.testing.assert_array_equal(first, again)
+    entries = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1
+    meta = json.loads((entries[0] / "meta.json").read_text())
+    assert meta["key"]["model"] == "fake-encoder" and meta["key"]["layers"] == [1]
+    assert meta["key"]["pooling"] == "mean"
+    np.load(entries[0] / "vectors.npy", allow_pickle=False)
+    # a different pooling, layer or sentence list is a different entry
+    encode_sentences(fake_encoder, SENTS, "cls", 1, cache=tmp_path)
+    encode_sentences(fake_encoder, SENTS, "mean", 2, cache=tmp_path)
+    encode_sentences(fake_encoder, SENTS[:2], "mean", 1, cache=tmp_path)
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 4
+
+
+def test_damaged_cache_entry_is_recomputed(tmp_path, fake_encoder):
+    cache = EmbeddingCache(tmp_path)
+    first = encode_sentences(fake_encoder, SENTS, cache=cache)
+    (entry,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    (entry / "vectors.npy").write_bytes(b"not an array")
+    again = encode_sentences(fake_encoder, SENTS, cache=cache)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_cache_dir_from_environment(tmp_path, monkeypatch, fake_encoder):
+    monkeypatch.setenv("ISOSCOPE_CACHE", str(tmp_path))
+    encode_sentences(fake_encoder, SENTS[:1], cache=True)
+    assert any((tmp_path / "evaluate").iterdir())
+
+
+def test_pool_tokens_rejects_empty_sentence():
+    from isoscope.evaluate import TokenVectors
+
+    tv = TokenVectors(np.zeros((1, 2), np.float32), np.array([0, 1, 1]), np.array([False]))
+    with pytest.raises(InputError, match="no tokens"):
+        pool_tokens(tv, "mean")
+
+
+def test_empty_input():
+    with pytest.raises(InputError, match="no sentences"):
+        encode_tokens(object(), [], [0])

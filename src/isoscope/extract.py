@@ -249,7 +249,8 @@ def extract(
     from tqdm.auto import tqdm
 
     from isoscope.corpora import Corpus, load_corpus
-    from isoscope.models import load_encoder
+    from isoscope.models import is_static, load_encoder, load_static
+    from isoscope.models.static import StaticEncoder
 
     if dtype not in {"float16", "float32"}:
         raise InputError(f"--dtype must be float16 or float32, not {dtype!r}.")
@@ -263,11 +264,13 @@ def extract(
     text = corpus if isinstance(corpus, Corpus) else load_corpus(str(corpus), max_sentences=max_sentences)
     if isinstance(corpus, Corpus) and max_sentences is not None:
         text = Corpus(corpus.name, corpus.sentences[:max_sentences], corpus.info)
-    encoder = (
-        load_encoder(str(model), device=device, trust_remote_code=trust_remote_code, max_length=max_length)
-        if isinstance(model, (str, os.PathLike))
-        else model
-    )
+    if isinstance(model, (str, os.PathLike)) and is_static(model):
+        encoder: Any = StaticEncoder(load_static(model))
+    elif isinstance(model, (str, os.PathLike)):
+        encoder = load_encoder(str(model), device=device, trust_remote_code=trust_remote_code,
+                               max_length=max_length)
+    else:
+        encoder = model
     wanted = parse_layers(layers, encoder.n_layers)
     plan = plan_extraction(encoder, text.sentences, max_tokens=max_tokens, chunk_tokens=chunk_tokens)
     manifest: dict[str, Any] = {
@@ -293,7 +296,6 @@ def extract(
         "extraction": {"batch_size": batch_size, "batch_tokens": batch_tokens, "device": device},
     }
     np_dtype = np.dtype(np.float16 if dtype == "float16" else np.float32)
-    encoder.model.eval()
     with StoreWriter(out, manifest) as writer:
         if writer.complete:
             return EmbeddingStore(out)
@@ -308,4 +310,8 @@ def extract(
                     batch_tokens, plan.lengths[start:stop], on_batch=bar.update,
                 )
                 writer.append(arrays, table, stop - start)
-        return writer.finalize()
+        extra = None
+        if encoder.model_type == "static":
+            n_words = sum(len(s.split()) for s in plan.sentences)
+            extra = {"n_oov_skipped": n_words - writer.n_tokens}
+        return writer.finalize(extra)

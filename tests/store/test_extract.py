@@ -188,3 +188,17 @@ def test_minilm_last_layer_matches_sentence_transformers(tmp_path) -> None:
     model = st.SentenceTransformer(str(bundled_path("minilm")), device="cpu")
     ref = model.encode(sentences, normalize_embeddings=True)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_static_table_extracts_one_layer(tmp_path) -> None:
+    from isoscope.models.static import StaticEmbeddings, StaticEncoder
+
+    table = StaticEmbeddings(["the", "cat", "sat"], np.eye(3, dtype=np.float32), name="toy", lowercase=True)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("The cat sat on the mat\nunknown words only\ncat\n")
+    store = extract(StaticEncoder(table), str(corpus), tmp_path / "s", progress=False)
+    assert store.layers == [0] and store.model_type == "static"
+    t = store.tokens()
+    assert t["word"].tolist() == ["The", "cat", "sat", "the", "cat"]
+    np.testing.assert_array_equal(store.layer(0)[1], [0, 1, 0])
+    assert store.manifest["n_oov_skipped"] == 4

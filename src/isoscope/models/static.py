@@ -193,3 +193,77 @@ def input_embeddings(encoder: object) -> StaticEmbeddings:
     words = [str(t) if t is not None else f"<id{i}>" for i, t in enumerate(vocab)]
     return StaticEmbeddings(words, weight, name=f"{getattr(encoder, 'name', 'model')}:input-embeddings",
                             lowercase=bool(getattr(tokenizer, "do_lower_case", False)))
+
+
+class _WordTokenizer:
+    """Whitespace 'tokenizer' over a static table's vocabulary (one token per word)."""
+
+    def __init__(self, table: StaticEmbeddings) -> None:
+        self.table = table
+
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
+        return [self.table.words[i] for i in ids]
+
+
+class StaticEncoder:
+    """A static table behind the encoder interface, so a corpus can be stored and measured.
+
+    Each whitespace-separated word is one token (looked up lower-cased for uncased tables);
+    out-of-vocabulary words are skipped and counted in :attr:`n_oov`. There is one hidden
+    state (index 0) and no special tokens.
+    """
+
+    model_type = "static"
+    n_layers = 1
+    is_causal = False
+
+    def __init__(self, table: StaticEmbeddings) -> None:
+        import re
+
+        self.table = table
+        self.name = table.name
+        self.source = table.name
+        self.hidden_size = table.hidden_size
+        self.max_length = 1_000_000
+        self.tokenizer = _WordTokenizer(table)
+        self.model = None
+        self.n_oov = 0
+        self._words = re.compile(r"\S+")
+
+    def _split(self, sentence: str) -> tuple[list[int], list[tuple[int, int]]]:
+        ids, spans = [], []
+        for m in self._words.finditer(sentence):
+            i = self.table.index.get(self.table.key(m.group()))
+            if i is not None:
+                ids.append(i)
+                spans.append((m.start(), m.end()))
+        return ids, spans
+
+    def token_lengths(self, sentences: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.array([len(self._split(s)[0]) for s in sentences], dtype=np.int64)
+        return lengths, np.zeros(len(sentences), dtype=bool)
+
+    def encode(self, sentences: list[str], layers: list[int] | None = None) -> object:
+        import torch
+
+        from isoscope.models.hf import EncodedBatch
+
+        if layers is not None and list(layers) != [0]:
+            raise InputError("A static table has one layer (index 0).")
+        split = [self._split(s) for s in sentences]
+        self.n_oov += sum(len(s.split()) - len(ids) for s, (ids, _) in zip(sentences, split))
+        T = max((len(ids) for ids, _ in split), default=0)
+        ids = torch.zeros((len(sentences), T), dtype=torch.long)
+        mask = torch.zeros((len(sentences), T), dtype=torch.long)
+        for b, (row, _) in enumerate(split):
+            ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[b, : len(row)] = 1
+        vectors = torch.from_numpy(self.table.vectors)[ids] * mask[..., None]
+        return EncodedBatch(
+            hidden_states={0: vectors.float()},
+            input_ids=ids,
+            attention_mask=mask,
+            special_mask=torch.zeros_like(mask, dtype=torch.bool),
+            word_ids=[list(range(len(row))) for row, _ in split],
+            offsets=[spans for _, spans in split],
+        )

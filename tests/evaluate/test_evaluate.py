@@ -195,3 +195,22 @@ def test_bad_inputs_are_one_sentence(fake_encoder, stsb):
         evaluate(fake_encoder, {})
     with pytest.raises(InputError, match="NAME=PATH"):
         evaluate(fake_encoder, ["stsb"])
+
+
+def test_store_word_vectors_average_occurrences(fake_encoder, tmp_path):
+    from isoscope.evaluate import store_words
+    from isoscope.store import write_store
+
+    words = ["Cat", "sat", "cat", "dog", "dog", "king"]
+    tokens = {"sentence_id": [0, 0, 1, 1, 2, 2], "word_id": [0, 1, 0, 1, 0, 1], "word": words,
+              "position": [1, 2, 1, 2, 1, 2]}
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 4)).astype(np.float32)
+    store = write_store(tmp_path / "store", {2: X}, tokens)
+    table = store_words(store, ["cat", "dog", "queen"], layer=2)
+    assert table.words == ["cat", "dog"]  # 'queen' never occurs: out of vocabulary
+    np.testing.assert_allclose(table.vectors[0], (X[0] + X[2]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(table.vectors[1], (X[3] + X[4]) / 2, rtol=1e-6)
+    ws = write(tmp_path / "ws.txt", "cat dog 8\ncat king 3\ndog king 2\ncat queen 1\n")
+    res = evaluate(fake_encoder, {"wordsim": ws}, word_vectors=tmp_path / "store", cache=False)
+    assert res.records[0]["oov"] == 1 and res.records[0]["n"] == 3

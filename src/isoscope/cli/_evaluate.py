@@ -1,0 +1,112 @@
+"""``isoscope evaluate``: task scores before and after each isotropy repair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from isoscope.cli.app import app, echo, progress_enabled, user_errors
+from isoscope.errors import InputError
+
+
+def _parse_layer(text: str | None) -> int | list[int] | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        parts = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise InputError(f"--layer takes an integer or a comma-separated list such as 1,6; got {text!r}.") from None
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_command(
+    task: list[str] = typer.Option(
+        ..., "--task", "-t",
+        help="NAME=PATH, repeatable. Names: stsb, sick, sts (sts12..sts16: a SentEval folder), "
+        "pairs (CSV/TSV sentence1,sentence2,score), wordsim, analogy.",
+    ),
+    model: str = typer.Option(
+        "minilm", "--model", "-m", help="Short name, Hugging Face name, local folder, or static table (glove-50d, .txt/.bin/.npy)."
+    ),
+    pooling: str = typer.Option("mean", help="mean, cls, last (last real token) or first_last (hidden states 1 and last, averaged)."),
+    layer: str = typer.Option(None, help="Hidden state (0 = embeddings, -1 = last) or a comma list to average; default last."),
+    exclude_special: bool = typer.Option(
+        False, "--exclude-special", help="Drop special tokens from mean pooling (default: included, as sentence-transformers)."
+    ),
+    transform: list[str] = typer.Option(
+        ["none"], "--transform", help="Repairs, comma-separated or repeated: none,center,abtt,cluster,learned,whiten,zipf,standardize."
+    ),
+    level: str = typer.Option("sentence", help="Repair pooled sentence vectors (sentence) or token vectors before pooling (token)."),
+    fit_on: str = typer.Option(
+        None, "--fit-on", help="Sentences to fit repairs on (STS-B/SICK/pair file, KIND=PATH or plain text). "
+        "Default: the STS-B train split for STS-B, SICK TRAIN rows for SICK."
+    ),
+    transductive: bool = typer.Option(False, "--transductive", help="Fit repairs on the evaluation data itself (labelled)."),
+    word_vectors: str = typer.Option(
+        "alone", "--word-vectors", help="Contextual word vectors: alone (word encoded on its own), input (input embeddings) or a store path."
+    ),
+    learn_on: list[str] = typer.Option([], "--learn-on", help="Word-similarity files that train 'learned' removal (not evaluated)."),
+    restrict_vocab: int = typer.Option(300_000, help="Word tasks: only the first N words of a static table (gensim's default)."),
+    batch_size: int = typer.Option(64, help="Sentences per forward pass."),
+    seed: int = typer.Option(0, help="Seed for fit samples and seeded repairs."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Embedding cache folder (default $ISOSCOPE_CACHE/evaluate)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    device: str = typer.Option("cpu", help="Torch device for transformer models."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the results JSON here."),
+) -> None:
+    """Score a model on STS / SICK-R / word-similarity / analogy tasks before and after repairs.
+
+    Prints one table (rows: repairs, columns: tasks, Spearman x 100; analogy: accuracy x 100;
+    STS12-16: the pooled "all" score) and writes every row, with its fit mode, to --out.
+    """
+    from isoscope.evaluate import evaluate
+    from isoscope.evaluate._run import _load_model
+
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}.")
+    tasks = []
+    for item in task:
+        name, eq, path = item.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            raise InputError(f"--task takes NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
+        tasks.append((name.strip(), path.strip()))
+    if device != "cpu":
+        from isoscope.models import load_encoder
+        from isoscope.models.registry import BUNDLED
+
+        info = BUNDLED.get(model)
+        loaded = _load_model(model) if info is not None and info.kind == "static" else load_encoder(model, device=device)
+    else:
+        loaded = _load_model(model)
+
+    def log(message: str) -> None:
+        typer.echo(message, err=True)
+
+    results = evaluate(
+        loaded,
+        tasks,
+        transforms=transform,
+        pooling=pooling,
+        layer=_parse_layer(layer),
+        include_special=not exclude_special,
+        level=level,
+        fit_on=fit_on,
+        transductive=transductive,
+        word_vectors=word_vectors,
+        learn_on=learn_on or None,
+        restrict_vocab=restrict_vocab,
+        cache=False if no_cache else (cache_dir if cache_dir is not None else True),
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress_enabled(),
+        log=log,
+    )
+    echo(results.format_table())
+    if out is not None:
+        path = results.to_json(out)
+        echo(f"wrote {path}")

@@ -1,0 +1,609 @@
+"""The self-contained HTML report: figures, how-to-read notes, settings, tables."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import io
+import json
+import math
+import platform
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from isoscope.errors import InputError
+from isoscope.report import _figures as F
+from isoscope.report._cloud import TokenCloud, token_cloud
+from isoscope.report._interactive import plot_pca_cloud_3d, plotly_block, plotly_js
+from isoscope.report._style import HEADLINE_KEYS
+
+HOW_TO_READ = {
+    "curves": (
+        "Each panel follows one measure from the embedding layer (left) to the last layer (right). "
+        "Cosine-based measures run from −1 to 1; for anisotropy, values near 0 after centring "
+        "mean the raw similarity was only a shared offset. IsoScore and I(V) are 1 (log10: 0) for "
+        "a perfectly isotropic cloud. Dashed or second-colour lines are variants of the same "
+        "measure (centred, baseline-adjusted, another estimator)."
+    ),
+    "spectrum": (
+        "Left: how much of the total variance each principal direction carries (log scale). A "
+        "first component far above the rest is a dominant direction (often a common offset or "
+        "frequency). Right: how many directions are needed to reach 80% of the variance; curves "
+        "that rise steeply use few dimensions."
+    ),
+    "clouds": (
+        "Every dot is one token occurrence, placed by the first principal components of its layer "
+        "(each panel has its own PCA, axes in model units). Colour is the word's log frequency: "
+        "yellow = frequent, purple = rare, grey = unknown. Separate islands are clusters; a band "
+        "ordered by colour means frequency is encoded geometrically; a curled band is the "
+        "'Swiss roll' manifold Cai et al. found in GPT-family models. Drag to rotate the 3-D view, "
+        "scroll to zoom, hover for the token; the menu switches layers."
+    ),
+    "clusters": (
+        "Left: mean silhouette of k-means for each number of clusters k (star = best). Values "
+        "above ~0.1 indicate real cluster structure; near 0 means one blob. Right: how the sampled "
+        "tokens split among the clusters at the chosen k — one huge cluster plus a tiny one often "
+        "means a few outlier tokens (e.g. position 0) rather than meaningful groups."
+    ),
+    "lid": (
+        "Local intrinsic dimension estimates how many dimensions a small neighbourhood around each "
+        "point really spans (k-NN maximum-likelihood estimator). The violin shows the spread over "
+        "points, the bar the interquartile range and the white dot the median. Values far below "
+        "the model width mean tokens lie on thin manifolds."
+    ),
+    "trajectories": (
+        "Left: selected occurrences of a few words, followed through the layers in a 2-D plane "
+        "(the first two principal components of a background sample, rotated layer by layer to "
+        "line up). Thin lines are single occurrences, the thick line their mean; hollow circles "
+        "mark the first layer, filled ones the last. Right: mean cosine between a word's "
+        "occurrences; falling towards the dashed random-pair line means the model makes the "
+        "word's vectors context-specific."
+    ),
+    "repairs": (
+        "Each panel is one measure; the grey bar is the layer as extracted, coloured bars the same "
+        "layer after each repair. Repairs are fitted either on other data (inductive) or on the "
+        "evaluated vectors themselves (transductive, optimistic). More isotropic is not "
+        "automatically better: compare with the evaluation table."
+    ),
+    "evaluation": (
+        "Spearman correlation × 100 between model similarities and human judgements (higher is "
+        "better); rows are repairs, columns tasks. Cells are shaded by the change from the "
+        "un-repaired row: blue = better, vermillion = worse. Hover a cell for Pearson, the number of "
+        "pairs and the out-of-vocabulary count."
+    ),
+    "table": "All scalar measures per layer; '—' marks a measure that could not be computed.",
+    "settings": (
+        "Everything needed to reproduce the numbers: model, corpus, sample sizes, seeds, "
+        "normalisation and package versions."
+    ),
+}
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _fig_to_png(fig: Any, dpi: int = 130) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+            return f"{v:.3g}"
+        if abs(v) >= 100:
+            return f"{v:,.1f}"
+        return f"{v:.3f}"
+    if isinstance(v, list | tuple):
+        if len(v) > 12:
+            return f"[{', '.join(_fmt(x) for x in v[:12])}, … ({len(v)} values)]"
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return json.dumps(v, default=str, ensure_ascii=False)
+    return str(v)
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if (
+            isinstance(v, Mapping)
+            and v
+            and all(not isinstance(x, Mapping) for x in v.values())
+            and len(v) > 6
+        ):
+            out.append((key, ", ".join(f"{a}={_fmt(b)}" for a, b in v.items())))
+        elif isinstance(v, Mapping):
+            out.extend(_flatten(v, key + "."))
+        else:
+            out.append((key, _fmt(v)))
+    return out
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    vers = {"python": platform.python_version()}
+    for pkg in (
+        "isoscope",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "torch",
+        "transformers",
+        "faiss-cpu",
+        "matplotlib",
+        "plotly",
+    ):
+        try:
+            vers[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return vers
+
+
+def _num(d: Mapping[str, Any] | None, k: str) -> float | None:
+    v = (d or {}).get(k)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+        return None
+    return float(v)
+
+
+def observations(results: Mapping[str, Any]) -> list[str]:
+    """Return a few plain-language sentences summarising a results dict (numbers included)."""
+    layers = results.get("layers") or []
+    if not layers:
+        return []
+    first, last = layers[0], layers[-1]
+    out: list[str] = []
+    si, sic = _num(last, "s_inter"), _num(last, "s_inter_centered")
+    if si is not None:
+        s = f"At the last layer ({last['layer']}) two random tokens have mean cosine {si:.2f}"
+        if sic is not None:
+            s += f", and {sic:.2f} once the mean vector is removed"
+            if si - sic > 0.2:
+                s += ": most of that similarity is one shared offset (a cone)"
+        out.append(s + ".")
+    iso0, iso1 = _num(first, "isoscore"), _num(last, "isoscore")
+    if iso0 is not None and iso1 is not None and len(layers) > 1:
+        out.append(
+            f"IsoScore goes from {iso0:.2f} at layer {first['layer']} to {iso1:.2f} at layer "
+            f"{last['layer']} (1 = all directions used equally)."
+        )
+    d80 = _num(last, "pca_dims_80")
+    if d80 is not None:
+        out.append(f"{int(d80)} principal components hold 80% of the last layer's variance.")
+    lid = _num(last, "lid_mle")
+    if lid is not None:
+        out.append(f"The local intrinsic dimension at the last layer is about {lid:.0f}.")
+    k, mms = _num(last, "n_clusters"), _num(last, "mms")
+    if k is not None and mms is not None:
+        verdict = "clear clusters" if mms > 0.1 else "no strong cluster structure"
+        out.append(f"k-means picks k = {int(k)} at the last layer with MMS {mms:.2f} ({verdict}).")
+    rho = _num(last, "freq_pc1_spearman")
+    if rho is not None:
+        out.append(
+            f"The first principal component correlates with log word frequency at "
+            f"ρ = {rho:.2f} (Spearman)."
+        )
+    ev = results.get("evaluation") or []
+    base = {
+        (r.get("task"), r.get("dataset")): r for r in ev if (r.get("transform") or "none") == "none"
+    }
+    best: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    for r in ev:
+        key = (r.get("task"), r.get("dataset"))
+        if (r.get("transform") or "none") != "none" and _num(r, "spearman") is not None:
+            if key not in best or float(r["spearman"]) > float(best[key]["spearman"]):
+                best[key] = r
+    for key, r in best.items():
+        b = base.get(key)
+        if b is not None and _num(b, "spearman") is not None:
+            delta = (float(r["spearman"]) - float(b["spearman"])) * 100
+            word = "raises" if delta > 0 else "does not improve"
+            out.append(
+                f"On {key[1] or key[0]}, the best repair ({r.get('transform')}) {word} Spearman: "
+                f"{float(b['spearman']) * 100:.1f} → {float(r['spearman']) * 100:.1f} "
+                f"({delta:+.1f})."
+            )
+    return out
+
+
+def _layer_table(results: Mapping[str, Any]) -> dict[str, Any]:
+    keys: list[str] = []
+    for lay in results["layers"]:
+        for k, v in lay.items():
+            if k in ("layer", "details") or k in keys or isinstance(v, list | dict):
+                continue
+            keys.append(k)
+    rows = [[str(lay["layer"])] + [_fmt(lay.get(k)) for k in keys] for lay in results["layers"]]
+    return {"columns": ["layer", *keys], "rows": rows}
+
+
+def _evaluation_view(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    ev = list(results.get("evaluation") or [])
+    if not ev:
+        return None
+    table = F.evaluation_table(ev, "spearman")
+    extra = {v: F.evaluation_table(ev, v) for v in ("pearson", "n", "oov")}
+    base_name = next((r for r in table.index if r == "none"), None)
+    rows = []
+    for repair in table.index:
+        cells = []
+        for task in table.columns:
+            v = table.loc[repair, task]
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                cells.append({"text": "—", "cls": "na", "title": "not evaluated"})
+                continue
+            cls = ""
+            if base_name is not None and repair != base_name:
+                b = table.loc[base_name, task]
+                if b is not None and math.isfinite(float(b)):
+                    d = (float(v) - float(b)) * 100
+                    cls = "up" if d > 0.5 else "down" if d < -0.5 else "same"
+            p, n, oov = (extra[k].loc[repair, task] for k in ("pearson", "n", "oov"))
+            title = f"Pearson {_fmt(None if p is None else float(p) * 100)}; n = {_fmt(n)}; OOV = {_fmt(oov)}"
+            cells.append({"text": f"{float(v) * 100:.1f}", "cls": cls, "title": title})
+        rows.append({"repair": repair, "cells": cells})
+    return {"columns": list(table.columns), "rows": rows}
+
+
+# ----------------------------------------------------------------------------- report builder
+
+
+class _Builder:
+    def __init__(self, out_dir: Path, formats: Sequence[str], dpi: int) -> None:
+        self.out_dir = out_dir
+        self.fig_dir = out_dir / "figures"
+        self.formats = tuple(formats)
+        self.dpi = dpi
+        self.sections: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.figure_files: list[Path] = []
+        self.uses_plotly = False
+
+    def image(self, fig: Any, name: str, alt: str) -> dict[str, Any]:
+        import matplotlib.pyplot as plt
+
+        png = _fig_to_png(fig, self.dpi)
+        self.fig_dir.mkdir(parents=True, exist_ok=True)
+        for fmt in self.formats:
+            path = self.fig_dir / f"{name}.{fmt}"
+            if fmt == "png":
+                path.write_bytes(png)
+            else:
+                fig.savefig(path, format=fmt, facecolor="white")
+            self.figure_files.append(path)
+        plt.close(fig)
+        w, h = fig.get_size_inches()
+        return {
+            "kind": "img",
+            "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+            "alt": alt,
+            "width": int(w * 96),
+            "name": name,
+        }
+
+    def section(self, sid: str, title: str, how: str | None, build: Any) -> None:
+        entry: dict[str, Any] = {"id": sid, "title": title, "how": how, "items": [], "error": None}
+        try:
+            entry["items"] = build()
+        except InputError as exc:
+            entry["error"] = str(exc)
+        except Exception as exc:  # a figure must not take the whole report down
+            msg = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"report section {sid!r} could not be drawn: {msg}", stacklevel=2)
+            self.errors.append(f"{sid}: {msg}")
+            entry["error"] = f"This section could not be drawn ({msg})."
+        self.sections.append(entry)
+
+
+def _as_list(x: Any, n: int) -> list[Any]:
+    if x is None:
+        return [None] * n
+    if isinstance(x, list | tuple):
+        if len(x) != n:
+            raise InputError(f"Got {len(x)} stores for {n} results; give one per result or none.")
+        return list(x)
+    return [x] + [None] * (n - 1)
+
+
+def _default_cloud_layers(store: Any, chosen: int | None) -> list[int]:
+    layers = list(store.layers)
+    picks = {layers[0], layers[len(layers) // 2], layers[-1]}
+    if chosen is not None and chosen in layers:
+        picks.add(chosen)
+    return sorted(picks)
+
+
+def write_report(
+    results: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    out_dir: str | Path,
+    store: Any = None,
+    *,
+    title: str | None = None,
+    cloud_layers: Sequence[int] | None = None,
+    cloud_n: int = 2000,
+    words: Sequence[str] | None = None,
+    seed: int | None = None,
+    formats: Sequence[str] = ("png",),
+    dpi: int = 130,
+    filename: str = "report.html",
+) -> Path:
+    """Write a self-contained HTML report (and its figures) for one or several runs.
+
+    Parameters
+    ----------
+    results : dict or sequence of dict
+        ``results.json`` content (see ``notes/results_schema``); several dicts give a comparison
+        with layer axes normalised to depth.
+    out_dir : path
+        Folder for ``report.html`` and ``figures/``; created if needed.
+    store : EmbeddingStore or sequence of EmbeddingStore, optional
+        Vectors for the token-cloud and trajectory figures (one per result, or None).
+    title : str, optional
+        Page title; default built from the model and corpus names.
+    cloud_layers : sequence of int, optional
+        Layers shown as token clouds; default first, middle and last (plus the repaired layer).
+    cloud_n : int
+        Tokens per cloud (seeded sample).
+    words : sequence of str, optional
+        Words followed across layers; default a few words spread over the frequency range.
+    seed : int, optional
+        Seed of the clouds and trajectories; default the analysis seed (``settings.seed``) or 0.
+    formats : sequence of str
+        Extra figure files written to ``out_dir/figures`` ("png", "svg", "pdf").
+    dpi : int
+        Resolution of PNG figures.
+    filename : str
+        Name of the HTML file.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the written HTML file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    res = F._results_list(results)
+    stores = _as_list(store, len(res))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    b = _Builder(out, formats, dpi)
+    names = F._names(res)
+    compare = len(res) > 1
+    if seed is None:
+        seed = int((res[0].get("settings") or {}).get("seed") or 0)
+
+    b.section(
+        "curves",
+        "Geometry layer by layer",
+        HOW_TO_READ["curves"],
+        lambda: [
+            b.image(
+                F.plot_layer_curves(res, normalise_depth=compare),
+                "layer_curves",
+                "Per-layer curves of every measure",
+            )
+        ],
+    )
+    b.section(
+        "spectrum",
+        "PCA spectrum",
+        HOW_TO_READ["spectrum"],
+        lambda: [
+            b.image(
+                F.plot_pca_spectrum(res),
+                "pca_spectrum",
+                "Explained variance per principal component",
+            )
+        ],
+    )
+
+    chosen_layer = None
+    for r in res:
+        for t in r.get("transforms") or []:
+            chosen_layer = t.get("layer")
+            break
+
+    cloud_info: dict[str, Any] = {}
+    if any(s is not None for s in stores):
+
+        def clouds() -> list[dict[str, Any]]:
+            cl: list[TokenCloud] = []
+            for s, name in zip(stores, names, strict=True):
+                if s is None:
+                    continue
+                lays = (
+                    list(cloud_layers)
+                    if cloud_layers is not None and not compare
+                    else _default_cloud_layers(s, chosen_layer)
+                    if not compare
+                    else [s.layers[-1]]
+                )
+                for lay in lays:
+                    c = token_cloud(s, lay, n=cloud_n, seed=seed, n_components=3)
+                    c.title = name
+                    cl.append(c)
+            cloud_info.update(n=cl[0].n, n_total=cl[0].n_total, layers=[c.layer for c in cl])
+            items = [b.image(F.plot_pca_cloud(cl), "pca_cloud_2d", "Token clouds in 2-D PCA")]
+            b.uses_plotly = True
+            items.append(
+                {
+                    "kind": "plotly",
+                    "html": plotly_block(plot_pca_cloud_3d(cl), "pca-cloud-3d", height=600),
+                }
+            )
+            return items
+
+        b.section("clouds", "Token clouds", HOW_TO_READ["clouds"], clouds)
+    b.section(
+        "clusters",
+        "Clusters",
+        HOW_TO_READ["clusters"],
+        lambda: [b.image(F.plot_silhouette(res), "clusters", "Silhouette curve and cluster sizes")],
+    )
+    b.section(
+        "lid",
+        "Local intrinsic dimension",
+        HOW_TO_READ["lid"],
+        lambda: [
+            b.image(
+                F.plot_lid_distribution(res), "lid_distribution", "Distribution of per-point LID"
+            )
+        ],
+    )
+    traj: list[str] = []
+    if stores[0] is not None:
+
+        def trajectories() -> list[dict[str, Any]]:
+            data = F.word_trajectories(stores[0], words, seed=seed)
+            traj.extend(data["words"])
+            return [
+                b.image(
+                    F.plot_word_trajectories(data),
+                    "word_trajectories",
+                    "Word occurrences across layers",
+                )
+            ]
+
+        b.section(
+            "trajectories",
+            "Words across layers" + (f" — {names[0]}" if compare else ""),
+            HOW_TO_READ["trajectories"],
+            trajectories,
+        )
+    for i, r in enumerate(res):
+        if r.get("transforms"):
+            suffix = f" — {names[i]}" if compare else ""
+            b.section(
+                f"repairs-{i}",
+                "Repairs: before and after" + suffix,
+                HOW_TO_READ["repairs"],
+                lambda r=r, i=i: [
+                    b.image(
+                        F.plot_transform_panels(r),
+                        f"repairs_{i}" if compare else "repairs",
+                        "Measures before and after each repair",
+                    )
+                ],
+            )
+
+    evaluations = [(names[i], _evaluation_view(r)) for i, r in enumerate(res)]
+    evaluations = [(n, e) for n, e in evaluations if e is not None]
+
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("isoscope.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    from markupsafe import Markup
+
+    for sec in b.sections:
+        for item in sec["items"]:
+            if item["kind"] == "plotly":
+                item["html"] = Markup(item["html"])  # built by plotly_block with escaped JSON
+    runs = []
+    for r, name, s in zip(res, names, stores, strict=True):
+        src = dict(r.get("source") or {})
+        runs.append(
+            {
+                "name": name,
+                "source": _flatten(src),
+                "settings": _flatten(r.get("settings") or {}),
+                "manifest": _flatten(
+                    {
+                        k: v
+                        for k, v in (s.manifest if s is not None else {}).items()
+                        if k not in ("layers",)
+                    }
+                ),
+                "timings": _flatten(r.get("timings") or {}),
+                "observations": observations(r),
+                "table": _layer_table(r),
+                "headline": _headline(r),
+                "corpus": src.get("corpus"),
+                "model_type": src.get("model_type"),
+                "n_layers": len(r["layers"]),
+                "transforms": [
+                    {
+                        "label": F._transform_label(t),
+                        "fit": t.get("fit"),
+                        "layer": t.get("layer"),
+                        "fit_n": t.get("fit_n"),
+                        "eval_n": t.get("eval_n"),
+                    }
+                    for t in r.get("transforms") or []
+                ],
+            }
+        )
+    if title is None:
+        corpora = sorted({str(run["corpus"]) for run in runs if run["corpus"]})
+        title = " vs ".join(names) + (f" on {', '.join(corpora)}" if corpora else "")
+    html_text = env.get_template("report.html.j2").render(
+        title=title,
+        runs=runs,
+        compare=compare,
+        sections=b.sections,
+        evaluations=evaluations,
+        how=HOW_TO_READ,
+        words=traj,
+        cloud_seed=seed,
+        cloud_n=cloud_n,
+        cloud_info=cloud_info,
+        report_versions=_versions(),
+        isoscope_version=str(res[0].get("isoscope_version", "")),
+        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        plotly_js=Markup(plotly_js()) if b.uses_plotly else None,
+        css=Markup(_read_template("report.css")),
+        errors=b.errors,
+    )
+    path = out / filename
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(html_text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _read_template(name: str) -> str:
+    from importlib.resources import files
+
+    return (files("isoscope.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+def _headline(results: Mapping[str, Any]) -> list[dict[str, str]]:
+    layers = results.get("layers") or []
+    if not layers:
+        return []
+    first, last = layers[0], layers[-1]
+    cards = []
+    for k, label in HEADLINE_KEYS:
+        a, z = _num(first, k), _num(last, k)
+        if z is None:
+            continue
+        cards.append(
+            {
+                "label": label,
+                "last": _fmt(last.get(k)),
+                "first": _fmt(first.get(k)),
+                "trend": "" if a is None else ("↑" if z > a else "↓" if z < a else "→"),
+            }
+        )
+    return cards[:8]
+
+
+__all__ = ["HOW_TO_READ", "observations", "write_report"]

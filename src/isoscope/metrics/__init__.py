@@ -52,8 +52,20 @@ from isoscope.metrics.streaming import (
     stream_moments,
     stream_partition_isotropy,
 )
+from isoscope.metrics.suite import (
+    DEFAULT_SETTINGS,
+    AnalysisResult,
+    analyze,
+    evaluate_transforms,
+    measure_vectors,
+)
 
 __all__ = [
+    "analyze",
+    "AnalysisResult",
+    "DEFAULT_SETTINGS",
+    "evaluate_transforms",
+    "measure_vectors",
     "Neighbors",
     "exact_knn",
     "unique_rows",

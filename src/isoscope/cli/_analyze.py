@@ -1,0 +1,104 @@
+"""``isoscope analyze``: every geometry measure per layer, a table and a JSON file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from isoscope.cli.app import app, echo, progress_enabled, user_errors
+from isoscope.errors import InputError
+
+
+def parse_layers(text: str | None) -> list[int] | None:
+    """Parse ``"all"``, ``"last"``, ``"0,3,6"`` or ranges ``"0-6"`` into hidden-state indices."""
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    if text.strip().lower() == "last":
+        return [-1]
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise InputError(
+                f"Cannot read layers {text!r}; use all, last, a list like 0,3,6 or a range like 0-6."
+            ) from None
+    return out
+
+
+@app.command("analyze")
+@user_errors
+def analyze_command(
+    source: Path = typer.Argument(..., help="An embedding store folder or a .npy file (n x d)."),
+    layers: str = typer.Option("all", "--layers", "-l", help="'all', 'last', 0,3,6 or 0-6."),
+    sample: int = typer.Option(
+        10000, "--sample", "-n", help="Seeded sample of tokens per layer (0: all)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample, k-means and subsamples."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write results JSON here."),
+    normalisation: str = typer.Option(
+        "centered", "--normalisation", help="Partition isotropy on raw, centered or unit vectors."
+    ),
+    lid_k: int = typer.Option(20, "--lid-k", help="Neighbours for the LID estimate."),
+    lid_metric: str = typer.Option("euclidean", "--lid-metric", help="euclidean or cosine."),
+    k_min: int = typer.Option(2, "--k-min", help="Smallest k for k-means."),
+    k_max: int = typer.Option(15, "--k-max", help="Largest k for k-means."),
+    silhouette_sample: int = typer.Option(
+        3000, "--silhouette-sample", help="Points for the silhouette."
+    ),
+    include_special: bool = typer.Option(
+        False, "--include-special", help="Measure special tokens too."
+    ),
+    drop_position_zero: bool = typer.Option(
+        False,
+        "--drop-position-zero",
+        help="Leave out position 0 (massive activations in causal LMs).",
+    ),
+    transform: list[str] = typer.Option(
+        None, "--transform", "-t", help="Repair to evaluate, e.g. abtt:n_components=3 (repeatable)."
+    ),
+    transductive: bool = typer.Option(
+        False,
+        "--transductive",
+        help="Fit repairs on the measured sample itself (default: a disjoint one).",
+    ),
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="Show a progress bar per layer."
+    ),
+) -> None:
+    """Measure anisotropy, clusters, LID and frequency structure of every layer."""
+    from isoscope.metrics import analyze
+
+    result = analyze(
+        source,
+        parse_layers(layers),
+        sample=sample or None,
+        seed=seed,
+        transforms=list(transform) if transform else None,
+        transductive=transductive,
+        progress=progress_enabled() if progress is None else progress,
+        isotropy_normalisation=normalisation,
+        lid_k=lid_k,
+        lid_metric=lid_metric,
+        k_range=[k_min, k_max],
+        silhouette_sample=silhouette_sample,
+        include_special=include_special,
+        drop_position_zero=drop_position_zero,
+    )
+    echo(result.format_table())
+    for t in result.transforms:
+        b, a = t["before"], t["after"]
+        echo(
+            f"{t['spec']} ({t['fit']}, layer {t['layer']}): S_inter {b['s_inter']:.3f} -> {a['s_inter']:.3f}, "
+            f"IsoScore {b['isoscore']:.3f} -> {a['isoscore']:.3f}, "
+            f"log10 I(V) {b['isotropy_partition_log10']:.3g} -> {a['isotropy_partition_log10']:.3g}"
+        )
+    if out is not None:
+        path = result.to_json(out)
+        echo(f"wrote {path}")

@@ -285,3 +285,33 @@ def test_learned_removal_rejects_malformed_pairs(cone):
         LearnedRemoval().fit(cone, pairs=(A, B, s[:-1]))
     with pytest.raises(InputError, match="objective must be one of"):
         LearnedRemoval(objective="mse").fit(cone, pairs=(A, B, s))
+
+
+def test_split_pairs_shares_no_pair_or_word():
+    from isoscope.transforms import split_pairs
+
+    a = ["cat", "dog", "car", "sun", "tea", "dog", "red", "sea", "map", "ink"]
+    b = ["dog", "cat", "bus", "moon", "cup", "cat", "blue", "sky", "pen", "pen"]
+    train, ev = split_pairs(a, b, eval_fraction=0.3, seed=0)
+    assert len(np.intersect1d(train, ev)) == 0 and len(train) + len(ev) == 10
+    pair = lambda i: frozenset((a[i], b[i]))  # noqa: E731
+    assert not {pair(i) for i in train} & {pair(i) for i in ev}
+    np.testing.assert_array_equal(split_pairs(a, b, eval_fraction=0.3, seed=0)[1], ev)
+    train, ev = split_pairs(a, b, eval_fraction=0.5, seed=1, disjoint_words=True)
+    words = lambda idx: {a[i] for i in idx} | {b[i] for i in idx}  # noqa: E731
+    assert not words(train) & words(ev)
+    with pytest.raises(InputError, match="eval_fraction"):
+        split_pairs(a, b, eval_fraction=1.0)
+
+
+def test_lanczos_and_full_eigh_give_the_same_directions():
+    """Wide inputs with few directions take the ARPACK path; check it against full eigh."""
+    from isoscope.transforms._base import sorted_eigh, top_directions
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(150, 96)) * np.linspace(3, 0.5, 96)
+    Xc = X - X.mean(axis=0)
+    U, var = top_directions(Xc, 5)  # 5 <= 96 // 4: Lanczos
+    evals, evecs = sorted_eigh(Xc.T @ Xc / 149)
+    np.testing.assert_allclose(var, evals[:5], rtol=1e-10)
+    np.testing.assert_allclose(U, evecs[:, :5].T, atol=1e-8)

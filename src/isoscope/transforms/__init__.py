@@ -10,7 +10,7 @@ by short name with :func:`from_spec` (``"abtt:n_components=3"``), list the names
 from isoscope.transforms._base import IsotropyTransform, spec_of
 from isoscope.transforms._cluster import ClusterIsotropy
 from isoscope.transforms._io import load_transform, save_transform
-from isoscope.transforms._learned import LearnedRemoval
+from isoscope.transforms._learned import LearnedRemoval, split_pairs
 from isoscope.transforms._linear import AllButTheTop, Identity, MeanCenter, Standardize
 from isoscope.transforms._registry import available_transforms, from_spec
 from isoscope.transforms._whitening import Whitening, ZipfianWhitening
@@ -30,4 +30,5 @@ __all__ = [
     "load_transform",
     "save_transform",
     "spec_of",
+    "split_pairs",
 ]

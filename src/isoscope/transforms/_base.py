@@ -25,6 +25,9 @@ class IsotropyTransform(TransformerMixin, BaseEstimator):
 
     #: Short registry name (``from_spec`` / ``spec_of``).
     spec_name: ClassVar[str] = ""
+    #: Keyword arguments of ``fit`` beyond ``X`` that the repair can use (``pairs`` for the
+    #: learned removal, ``sample_weight`` for Zipfian whitening); without them it still fits.
+    extra_fit_inputs: ClassVar[tuple[str, ...]] = ()
     #: Fitted ndarray attributes that ``save_transform`` stores as safetensors.
     _array_attrs: ClassVar[tuple[str, ...]] = ()
     #: Fitted JSON-able attributes that ``save_transform`` stores in the JSON header.
@@ -165,9 +168,30 @@ def weighted_mean_cov(
 
 
 def top_directions(X_centered: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` principal directions (rows) of already-centred data, and their variances."""
-    n = X_centered.shape[0]
+    """Top ``k`` principal directions (rows) of already-centred data, and their variances.
+
+    For few directions of a wide covariance, Lanczos (ARPACK, converged to machine
+    precision from a fixed start vector) replaces the full ``eigh``, which is several
+    times slower at width 768 and above; both return the same directions.
+    """
+    n, d = X_centered.shape
     cov = (X_centered.T @ X_centered) / max(n - 1, 1)
+    if k == 0:
+        return np.zeros((0, d)), np.zeros(0)
+    if d >= 64 and k <= d // 4:
+        from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+        try:
+            evals, evecs = eigsh(cov, k=k, which="LA", v0=np.full(d, d**-0.5), tol=0)
+        except ArpackNoConvergence:
+            pass
+        else:
+            order = np.argsort(evals)[::-1]
+            evals, evecs = evals[order], evecs[:, order]
+            rows = np.argmax(np.abs(evecs), axis=0)
+            signs = np.sign(evecs[rows, np.arange(k)])
+            signs[signs == 0] = 1.0
+            return (evecs * signs).T.copy(), np.maximum(evals, 0.0)
     evals, evecs = sorted_eigh(cov)
     return evecs[:, :k].T.copy(), np.maximum(evals[:k], 0.0)
 

@@ -107,8 +107,9 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
     the cosines, differentiated by torch) and an optional L2 penalty ``alpha * ||t||^2``
     towards ABTT. Optimising ``w`` directly would stall: ``w = 1`` is a stationary point.
 
-    Evaluate on pairs that were not used for training: :meth:`check_disjoint` raises if
-    an evaluation pair was among the training pairs. Without ``pairs``, ``fit`` leaves all
+    Evaluate on pairs that were not used for training: :func:`split_pairs` splits a
+    word-similarity set without shared pairs (or words), and :meth:`check_disjoint`
+    raises if an evaluation pair was among the training pairs. Without ``pairs``, ``fit`` leaves all
     weights at 1 (ABTT), warns, and records ``trained_ = False``.
 
     Parameters
@@ -144,6 +145,7 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
     """
 
     spec_name = "learned"
+    extra_fit_inputs = ("pairs",)
     _array_attrs = ("mean_", "components_", "explained_variance_", "weights_")
     _json_attrs = (
         "n_components_",
@@ -197,8 +199,8 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         self.components_, self.explained_variance_ = top_directions(X - self.mean_, D)
         self.n_components_ = D
         self.weights_ = np.ones(D)
-        self.train_spearman_abtt_ = None
-        self.train_spearman_ = None
+        self.train_spearman_abtt_: float | None = None
+        self.train_spearman_: float | None = None
         self.train_pair_hashes_: list[str] = []
         self.n_train_pairs_ = 0
         self.n_lbfgs_iter_ = 0
@@ -235,6 +237,7 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
                 cos = 0.5 + torch.sigmoid((cos[:, None] - cos[None, :]) / tau).sum(dim=1)
             loss = -_torch_pearson(cos, target) + alpha * (t**2).sum()
             loss.backward()
+            assert t.grad is not None
             return float(loss.detach()), t.grad.numpy().copy()
 
         D = self.n_components_
@@ -287,6 +290,60 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
                 f"{overlap} of {len(A)} evaluation pairs were used to train the removal weights; "
                 "evaluate on held-out pairs."
             )
+
+
+def split_pairs(
+    words_a: Any,
+    words_b: Any,
+    *,
+    eval_fraction: float = 0.5,
+    seed: int = 0,
+    disjoint_words: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split word pairs into training and evaluation sets that share no pair.
+
+    Repeated pairs (in either order) always fall on the same side. With
+    ``disjoint_words=True`` the *vocabulary* is split instead: a pair is kept for
+    evaluation when both its words are evaluation words, for training when both are
+    training words, and dropped otherwise (then about ``eval_fraction ** 2`` of the pairs
+    are evaluation pairs and ``(1 - eval_fraction) ** 2`` training pairs).
+
+    Parameters
+    ----------
+    words_a, words_b : sequence of str
+        The two words of each pair.
+    eval_fraction : float, default 0.5
+        Fraction of distinct pairs (or of the vocabulary) held out for evaluation.
+    seed : int, default 0
+    disjoint_words : bool, default False
+
+    Returns
+    -------
+    train_idx, eval_idx : ndarray of int
+        Sorted row indices into the pair list; disjoint.
+    """
+    a = [str(w) for w in words_a]
+    b = [str(w) for w in words_b]
+    if len(a) != len(b) or not a:
+        raise InputError(
+            f"Need the same non-zero number of first and second words, got {len(a)} and {len(b)}."
+        )
+    if not 0 < eval_fraction < 1:
+        raise InputError(f"eval_fraction must be between 0 and 1, got {eval_fraction}.")
+    rng = np.random.default_rng(seed)
+    if disjoint_words:
+        vocab = np.array(sorted(set(a) | set(b)), dtype=object)
+        held = set(vocab[rng.permutation(len(vocab))[: int(round(eval_fraction * len(vocab)))]])
+        side = [(x in held) + (y in held) for x, y in zip(a, b, strict=True)]
+        train = [i for i, k in enumerate(side) if k == 0]
+        ev = [i for i, k in enumerate(side) if k == 2]
+        return np.asarray(train, dtype=np.int64), np.asarray(ev, dtype=np.int64)
+    keys = [tuple(sorted(p)) for p in zip(a, b, strict=True)]
+    distinct = sorted(set(keys))
+    order = rng.permutation(len(distinct))
+    held_keys = {distinct[i] for i in order[: int(round(eval_fraction * len(distinct)))]}
+    is_eval = np.array([k in held_keys for k in keys])
+    return np.flatnonzero(~is_eval), np.flatnonzero(is_eval)
 
 
 def _ranks(s: np.ndarray) -> np.ndarray:

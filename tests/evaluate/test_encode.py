@@ -65,6 +65,17 @@ def test_pooling_by_hand(fake_encoder, token_vec, pooling, layer, include_specia
                                    rtol=1e-5, atol=1e-5)
 
 
+def test_drop_position_zero(fake_encoder_cls, token_vec):
+    causal = fake_encoder_cls(is_causal=True)
+    E = encode_sentences(causal, ["a cat sat", "one"], drop_position_zero=True, cache=False)
+    want = np.mean([token_vec(w, 2, 4) for w in ("cat", "sat")], axis=0)
+    np.testing.assert_allclose(E[0], want, rtol=1e-5)
+    np.testing.assert_allclose(E[1], token_vec("one", 2, 4), rtol=1e-5)  # a lone token is kept
+    with pytest.raises(InputError, match="cannot drop position 0"):
+        resolve_pooling("cls", None, n_layers=3, drop_position_zero=True)
+    assert resolve_pooling("mean", None, n_layers=3, drop_position_zero=True).describe()["drop_position_zero"]
+
+
 def test_padding_and_batching_do_not_change_vectors(fake_encoder):
     a = encode_sentences(fake_encoder, SENTS, cache=False, batch_size=1)
     b = encode_sentences(fake_encoder, SENTS, cache=False, batch_size=3)

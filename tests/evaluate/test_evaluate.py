@@ -214,3 +214,18 @@ def test_store_word_vectors_average_occurrences(fake_encoder, tmp_path):
     ws = write(tmp_path / "ws.txt", "cat dog 8\ncat king 3\ndog king 2\ncat queen 1\n")
     res = evaluate(fake_encoder, {"wordsim": ws}, word_vectors=tmp_path / "store", cache=False)
     assert res.records[0]["oov"] == 1 and res.records[0]["n"] == 3
+
+
+def test_fit_on_full_sick_file_uses_train_rows(fake_encoder, tmp_path):
+    header = "pair_ID\tsentence_A\tsentence_B\tentailment_label\trelatedness_score\tSemEval_set\n"
+    rows = []
+    for i, (a, b, s) in enumerate(pair_lines(5, 24)):
+        rows.append(f"{i}\t{a}\t{b}\tNEUTRAL\t{1 + s * 0.8:.2f}\t{'TRAIN' if i < 16 else 'TEST'}\n")
+    sick = write(tmp_path / "SICK.txt", header + "".join(rows))
+    res = evaluate(fake_encoder, {"sick": sick}, transforms="center", cache=False)
+    row = res.records[1]
+    assert res.records[0]["n"] == 8 and row["fit"] == "inductive"
+    assert row["fit_on"] == "sick:SICK.txt TRAIN rows"
+    res2 = evaluate(fake_encoder, {"sick": sick}, transforms="center", fit_on=sick, cache=False)
+    assert res2.records[1]["fit_on"] == "sick:SICK.txt (train split)"
+    assert res2.records[1]["spearman"] == pytest.approx(row["spearman"])

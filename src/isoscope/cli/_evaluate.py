@@ -38,6 +38,9 @@ def evaluate_command(
     exclude_special: bool = typer.Option(
         False, "--exclude-special", help="Drop special tokens from mean pooling (default: included, as sentence-transformers)."
     ),
+    drop_position_zero: bool = typer.Option(
+        False, "--drop-position-zero", help="Leave the first token out of pooling (causal models without BOS)."
+    ),
     transform: list[str] = typer.Option(
         ["none"], "--transform", help="Repairs, comma-separated or repeated: none,center,abtt,cluster,learned,whiten,zipf,standardize."
     ),
@@ -94,6 +97,7 @@ def evaluate_command(
         pooling=pooling,
         layer=_parse_layer(layer),
         include_special=not exclude_special,
+        drop_position_zero=drop_position_zero,
         level=level,
         fit_on=fit_on,
         transductive=transductive,

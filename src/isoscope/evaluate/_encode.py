@@ -16,6 +16,11 @@ Poolings (``pooling=``):
   as in the SimCSE / BERT-whitening code. The literature also uses "embedding output + last"
   and "first + last layer outputs averaged after pooling"; for mean pooling the last two agree.
 
+``drop_position_zero=True`` leaves the token at position 0 out of ``mean`` / ``first_last`` /
+``last`` pooling (and out of token-level fits). Causal models without a BOS token (SmolLM2)
+put massive activations on the first position, which then dominates a mean; every result
+records whether it was dropped. It is off by default.
+
 ``layer`` picks the hidden state (0 = embedding output, ``n_layers - 1`` = last, negative
 counts from the end), or a list of hidden states whose token vectors are averaged before
 pooling. The default is the last hidden state.
@@ -57,11 +62,14 @@ class Pooling:
         Hidden-state indices whose token vectors are averaged before pooling.
     include_special : bool
         Whether special tokens enter ``mean`` / ``first_last`` pooling.
+    drop_position_zero : bool
+        Whether the token at position 0 is left out of pooling.
     """
 
     name: str
     layers: tuple[int, ...]
     include_special: bool
+    drop_position_zero: bool = False
 
     @property
     def special_tokens(self) -> str:
@@ -78,6 +86,7 @@ class Pooling:
             "pooling": self.name,
             "layers": list(self.layers),
             "special_tokens": self.special_tokens,
+            "drop_position_zero": self.drop_position_zero,
         }
 
 
@@ -87,6 +96,7 @@ def resolve_pooling(
     *,
     n_layers: int,
     include_special: bool | None = None,
+    drop_position_zero: bool = False,
 ) -> Pooling:
     """Validate a pooling name and layer choice against a model with ``n_layers`` hidden states.
 
@@ -100,6 +110,8 @@ def resolve_pooling(
         Hidden states of the model, including the embedding output.
     include_special : bool, optional
         Special tokens in mean pooling; default True.
+    drop_position_zero : bool
+        Leave the token at position 0 out of pooling (not allowed with ``cls``).
 
     Returns
     -------
@@ -129,7 +141,10 @@ def resolve_pooling(
         layers = tuple(dict.fromkeys(norm(i) for i in layer))
         if not layers:
             raise InputError("The list of layers to average is empty.")
-    return Pooling(name, layers, True if include_special is None else bool(include_special))
+    if drop_position_zero and name == "cls":
+        raise InputError("cls pooling reads position 0, so it cannot drop position 0.")
+    return Pooling(name, layers, True if include_special is None else bool(include_special),
+                   bool(drop_position_zero))
 
 
 @dataclass
@@ -152,6 +167,12 @@ class TokenVectors:
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    def position_zero(self) -> np.ndarray:
+        """(n_tokens,) bool, True on the first token of each sentence."""
+        mask = np.zeros(len(self.special), dtype=bool)
+        mask[self.offsets[:-1][np.diff(self.offsets) > 0]] = True
+        return mask
 
     def sentence(self, i: int) -> np.ndarray:
         """Token vectors of sentence ``i``."""
@@ -257,6 +278,8 @@ def pool_tokens(tokens: TokenVectors, pooling: Pooling | str = "mean") -> np.nda
             raise InputError(f"Sentence {i} has no tokens to pool.")
         vec = tokens.vectors[lo:hi]
         spec = tokens.special[lo:hi]
+        if pooling.drop_position_zero and name != "cls" and hi - lo > 1:
+            vec, spec = vec[1:], spec[1:]
         if name == "cls":
             if not spec[0]:
                 raise InputError(
@@ -409,6 +432,7 @@ def encode_sentences(
     layer: int | Sequence[int] | None = None,
     *,
     include_special: bool | None = None,
+    drop_position_zero: bool = False,
     cache: bool | str | os.PathLike[str] | EmbeddingCache | None = True,
     batch_size: int = 64,
     progress: bool = False,
@@ -427,6 +451,8 @@ def encode_sentences(
         Hidden state, or hidden states to average; default the last.
     include_special : bool, optional
         Special tokens in mean pooling (default True, as sentence-transformers).
+    drop_position_zero : bool
+        Leave the token at position 0 out of pooling (for causal models without BOS).
     cache : bool, path or EmbeddingCache
         True: ``$ISOSCOPE_CACHE/evaluate``; a path: that folder; False/None: no cache.
     batch_size : int
@@ -441,7 +467,8 @@ def encode_sentences(
     """
     if not isinstance(pooling, Pooling):
         pooling = resolve_pooling(
-            pooling, layer, n_layers=int(encoder.n_layers), include_special=include_special
+            pooling, layer, n_layers=int(encoder.n_layers), include_special=include_special,
+            drop_position_zero=drop_position_zero,
         )
     store = _cache_for(cache)
     key = {

@@ -231,12 +231,16 @@ def _read_fit_sentences(path: str | os.PathLike[str]) -> tuple[list[str], str]:
     p = Path(text).expanduser()
     if not p.is_file():
         raise InputError(f"The --fit-on file {p} does not exist.")
-    for loader in (load_stsb, load_sick, load_pairs):
+    # A full SICK file passed as fit data contributes its TRAIN rows, never its TEST rows.
+    loaders: tuple[Callable[[Path], SentencePairs], ...] = (
+        load_stsb, lambda q: load_sick(q, split="train"), load_pairs)
+    for loader in loaders:
         try:
             task = loader(p)
         except InputError:
             continue
-        return list(dict.fromkeys(task.sentences)), f"{task.task}:{p.name}"
+        split = f" ({task.split} split)" if task.split else ""
+        return list(dict.fromkeys(task.sentences)), f"{task.task}:{p.name}{split}"
     with open(p, encoding="utf-8", errors="replace") as fh:
         sentences = list(dict.fromkeys(line.strip() for line in fh if line.strip()))
     if not sentences:
@@ -314,12 +318,13 @@ class _Model:
         self._table = static_table(model) if self.is_static else None
         self.n_layers = 1 if self.is_static else int(model.n_layers)
 
-    def pooling(self, pooling: str, layer: Any, include_special: bool | None) -> Pooling:
+    def pooling(self, pooling: str, layer: Any, include_special: bool | None, drop_zero: bool) -> Pooling:
         if self.is_static:
             if pooling not in ("mean",) or layer is not None:
                 raise InputError("A static word table is evaluated on sentences by the mean of its word vectors; drop --pooling/--layer.")
             return Pooling("mean", (0,), False)
-        return resolve_pooling(pooling, layer, n_layers=self.n_layers, include_special=include_special)
+        return resolve_pooling(pooling, layer, n_layers=self.n_layers, include_special=include_special,
+                               drop_position_zero=drop_zero)
 
     def tokens(self, sentences: Sequence[str], pooling: Pooling) -> TokenVectors:
         if self._table is not None:
@@ -354,6 +359,7 @@ def evaluate(
     pooling: str = "mean",
     layer: int | Sequence[int] | None = None,
     include_special: bool | None = None,
+    drop_position_zero: bool = False,
     level: str = "sentence",
     fit_on: str | os.PathLike[str] | Sequence[str] | None = None,
     transductive: bool = False,
@@ -380,8 +386,9 @@ def evaluate(
         (see :func:`load_task` for the names).
     transforms : str or sequence of str
         Repair specs for :func:`isoscope.transforms.from_spec`; ``none`` is always included.
-    pooling, layer, include_special
-        Sentence pooling (see :func:`encode_sentences`).
+    pooling, layer, include_special, drop_position_zero
+        Sentence pooling (see :func:`encode_sentences`); ``drop_position_zero`` also keeps
+        position-0 tokens out of token-level fits.
     level : {"sentence", "token"}
         Repair pooled sentence vectors, or token vectors before pooling (specials dropped).
     fit_on : path or list of str, optional
@@ -424,7 +431,7 @@ def evaluate(
         raise InputError("Give at least one task, e.g. --task stsb=PATH.")
     store_cache = _cache_for(cache)
     m = _Model(model, cache=store_cache, batch_size=batch_size, progress=progress)
-    pool = m.pooling(pooling, layer, include_special)
+    pool = m.pooling(pooling, layer, include_special, drop_position_zero)
     if level == "token" and pool.name == "cls":
         raise InputError("Token-level repairs drop special tokens, so they cannot use cls pooling.")
     fit_mode = "transductive" if transductive else "inductive"
@@ -618,7 +625,7 @@ class _Context:
         else:
             tv = m.tokens(eval_sents, pool)
             keep = ~tv.special
-            tok_pool = Pooling(pool.name, pool.layers, False)
+            tok_pool = Pooling(pool.name, pool.layers, False, pool.drop_position_zero)
         for spec in self.specs:
             rec_base = self._base_record(task, spec)
             if spec == "none":
@@ -633,7 +640,10 @@ class _Context:
                     out = est.transform(E)
                 else:
                     ftv = tv if self.fit_mode == "transductive" else m.tokens(sents, pool)
-                    Xall = ftv.vectors[~ftv.special]
+                    fit_rows = ~ftv.special
+                    if pool.drop_position_zero:
+                        fit_rows &= ~ftv.position_zero()
+                    Xall = ftv.vectors[fit_rows]
                     X = Xall[_sample_rows(len(Xall), _MAX_FIT_TOKENS, self.seed)]
                     est = self._fit(spec, desc + " tokens", X, pairs=self._token_level_pairs)
                     new = tv.vectors.copy()

@@ -112,5 +112,5 @@ def evaluate_command(
     )
     echo(results.format_table())
     if out is not None:
-        path = results.to_json(out)
-        echo(f"wrote {path}")
+        written = results.to_json(out)
+        echo(f"wrote {written}")

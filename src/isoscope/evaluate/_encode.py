@@ -37,7 +37,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,14 +224,14 @@ def encode_tokens(
         raise InputError(f"The batch size must be at least 1, got {batch_size}.")
     unique = list(dict.fromkeys(sentences))
     order = np.argsort(-_lengths(encoder, unique), kind="stable")
-    per_sentence: list[np.ndarray | None] = [None] * len(unique)
-    specials: list[np.ndarray | None] = [None] * len(unique)
+    per_sentence: list[np.ndarray] = [np.empty(0)] * len(unique)
+    specials: list[np.ndarray] = [np.empty(0)] * len(unique)
     wanted = sorted(set(int(i) for i in layers))
-    starts = range(0, len(unique), batch_size)
+    starts: Iterable[int] = range(0, len(unique), batch_size)
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc="encoding", unit="batch")  # type: ignore[assignment]
+        starts = tqdm(starts, desc="encoding", unit="batch")
     for start in starts:
         idx = order[start : start + batch_size]
         out = encoder.encode([unique[i] for i in idx], layers=wanted)
@@ -245,10 +245,10 @@ def encode_tokens(
             specials[i] = spec[row][keep]
     pos = {s: i for i, s in enumerate(unique)}
     rows = [pos[s] for s in sentences]
-    lengths = np.array([len(per_sentence[i]) for i in rows], dtype=np.int64)  # type: ignore[arg-type]
+    lengths = np.array([len(per_sentence[i]) for i in rows], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    vectors = np.concatenate([per_sentence[i] for i in rows], axis=0)  # type: ignore[misc]
-    special = np.concatenate([specials[i] for i in rows], axis=0)  # type: ignore[misc]
+    vectors = np.concatenate([per_sentence[i] for i in rows], axis=0)
+    special = np.concatenate([specials[i] for i in rows], axis=0)
     return TokenVectors(np.ascontiguousarray(vectors, dtype=np.float32), offsets, special)
 
 

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -419,7 +420,7 @@ def load_task(name: str, path: PathLike, **kwargs: object) -> Task:
     SentencePairs, WordPairs or Analogies
     """
     kind = task_kind(name)
-    loader = {
+    loader: Any = {
         "stsb": load_stsb,
         "sick": load_sick,
         "sts": load_sts,
@@ -427,7 +428,7 @@ def load_task(name: str, path: PathLike, **kwargs: object) -> Task:
         "wordsim": load_word_similarity,
         "analogy": load_analogies,
     }[kind]
-    task = loader(path, **kwargs)  # type: ignore[operator]
+    task: Task = loader(path, **kwargs)
     if kind == "sts" and name.strip().lower() != "sts":
         task.task = name.strip().lower()
     return task

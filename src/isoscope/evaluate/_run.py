@@ -213,6 +213,13 @@ def _zipf_weights(words: Sequence[str]) -> np.ndarray:
     return np.where(z > 0, 10.0 ** (z - 9.0), 0.0)
 
 
+def _weights_fn(words: list[str] | None) -> Callable[[], np.ndarray | None] | None:
+    """Deferred Zipf weights (wordfreq look-ups are only paid when Zipfian whitening needs them)."""
+    if words is None:
+        return None
+    return lambda: _zipf_weights(words)
+
+
 def _sample_rows(n: int, limit: int, seed: int) -> np.ndarray:
     if n <= limit:
         return np.arange(n)
@@ -279,7 +286,7 @@ def _static_tokens(table: WordTable, sentences: Sequence[str]) -> TokenVectors:
 
     A sentence with no known word gets one zero row flagged special (its cosine is then 0).
     """
-    index = {}
+    index: dict[str, int] = {}
     for i, w in enumerate(table.words):
         index.setdefault(w.lower(), i)
     rows: list[int] = []
@@ -540,7 +547,7 @@ class _Context:
     fit_vocab: int
     word_source: Any
     learn_pairs: dict[str, Any] | None
-    word_tasks: list[Task]
+    word_tasks: Sequence[Task]
     _fitted: dict[tuple[str, str], Any] = field(default_factory=dict)
     _tables: dict[str, WordTable] = field(default_factory=dict)
 
@@ -580,8 +587,11 @@ class _Context:
         table = table_fn(list(dict.fromkeys([*lp["word1"], *lp["word2"]])))
         index = vocabulary_index(table.words, restrict_vocab=None, case_insensitive=self.case_insensitive)
         key = (lambda w: w.upper()) if self.case_insensitive else (lambda w: w)
-        rows = [(index.get(key(a)), index.get(key(b)), g) for a, b, g in zip(lp["word1"], lp["word2"], lp["scores"], strict=True)]
-        rows = [r for r in rows if r[0] is not None and r[1] is not None]
+        rows: list[tuple[int, int, float]] = []
+        for a, b, g in zip(lp["word1"], lp["word2"], lp["scores"], strict=True):
+            ia, ib = index.get(key(a)), index.get(key(b))
+            if ia is not None and ib is not None:
+                rows.append((ia, ib, float(g)))
         if len(rows) < 3:
             raise InputError("Fewer than 3 learned-removal training pairs have vectors for this model.")
         V = np.asarray(table.vectors, dtype=np.float64)
@@ -718,8 +728,9 @@ class _Context:
 
     def _repaired_tables(self, task: WordPairs | Analogies, table: WordTable, rows: np.ndarray) -> list[tuple[str, np.ndarray, str | None, int]]:
         """For each spec, the (repaired) vectors of ``rows`` of ``table``, fit description, fit n."""
-        out = []
-        fit_data = None
+        out: list[tuple[str, np.ndarray, str | None, int]] = []
+        fit_data: tuple[np.ndarray, list[str] | None, str] | None = None
+        fit_words: list[str] | None
         for spec in self.specs:
             V = np.asarray(table.vectors[rows], dtype=np.float32)
             if spec == "none":
@@ -732,11 +743,14 @@ class _Context:
                 if fit_data is None:
                     fit_data = self._word_fit_data(table)
                 X, fit_words, desc = fit_data
-            pairs = lambda: self._learned_word_pairs(self._word_table_for_learning)  # noqa: E731
-            est = self._fit(spec, desc, np.asarray(X, dtype=np.float32), pairs=pairs,
-                            weights=None if fit_words is None else (lambda fw=fit_words: _zipf_weights(fw)))
+            est = self._fit(spec, desc, np.asarray(X, dtype=np.float32), pairs=self._word_level_pairs,
+                            weights=_weights_fn(fit_words))
             out.append((spec, est.transform(V), desc, int(np.asarray(X).shape[0])))
         return out
+
+    def _word_level_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Learned-removal training pairs in the word-vector space being evaluated."""
+        return self._learned_word_pairs(self._word_table_for_learning)
 
     def _word_table_for_learning(self, words: list[str]) -> WordTable:
         if self.m.is_static:

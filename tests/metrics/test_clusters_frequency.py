@@ -26,6 +26,10 @@ def test_silhouette_matches_sklearn() -> None:
         silhouette_samples(X, labels, chunk=128), sk_samples(X, labels), atol=1e-10
     )
     assert silhouette(X, labels) == pytest.approx(silhouette_score(X, labels), abs=1e-10)
+    from scipy.spatial.distance import cdist
+
+    pre = silhouette_samples(None, labels, distances=cdist(X, X), chunk=100)
+    np.testing.assert_allclose(pre, sk_samples(X, labels), atol=1e-10)
 
 
 def test_kmeans_finds_the_right_number_of_blobs() -> None:

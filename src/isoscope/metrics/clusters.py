@@ -21,7 +21,13 @@ def _pairwise_euclidean(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(d2, 0.0, None))
 
 
-def silhouette_samples(X: np.ndarray, labels: np.ndarray, *, chunk: int = 2048) -> np.ndarray:
+def silhouette_samples(
+    X: np.ndarray | None,
+    labels: np.ndarray,
+    *,
+    chunk: int = 2048,
+    distances: np.ndarray | None = None,
+) -> np.ndarray:
     """Silhouette coefficient of every point (Euclidean), Rousseeuw 1987.
 
     s(i) = (b - a) / max(a, b) with a the mean distance to the other members of its cluster and
@@ -33,26 +39,36 @@ def silhouette_samples(X: np.ndarray, labels: np.ndarray, *, chunk: int = 2048) 
     labels : array-like of int, shape (n,), at least 2 distinct labels
     chunk : int
         Rows of the distance matrix held at once.
+    distances : ndarray of shape (n, n), optional
+        Precomputed Euclidean distance matrix (then ``X`` may be None); lets one matrix serve
+        every k of a model selection.
 
     Returns
     -------
     ndarray of shape (n,)
     """
-    X = check_vectors(X, name="vectors", min_rows=2, dtype=np.float64)
+    if distances is None:
+        X = check_vectors(X, name="vectors", min_rows=2, dtype=np.float64)
+        n = X.shape[0]
+    else:
+        n = distances.shape[0]
     _, lab = np.unique(np.asarray(labels), return_inverse=True)
     lab = lab.ravel()
     k = int(lab.max()) + 1
-    if k < 2 or k >= X.shape[0]:
+    if k < 2 or k >= n:
         raise InputError(
-            f"The silhouette needs between 2 and n-1 clusters, got {k} clusters for {X.shape[0]} points."
+            f"The silhouette needs between 2 and n-1 clusters, got {k} clusters for {n} points."
         )
-    onehot = np.zeros((X.shape[0], k))
-    onehot[np.arange(X.shape[0]), lab] = 1.0
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), lab] = 1.0
     counts = onehot.sum(0)
-    out = np.empty(X.shape[0])
-    for s in range(0, X.shape[0], chunk):
-        e = min(s + chunk, X.shape[0])
-        D = _pairwise_euclidean(X[s:e], X)
+    out = np.empty(n)
+    for s in range(0, n, chunk):
+        e = min(s + chunk, n)
+        if distances is None:
+            D = _pairwise_euclidean(X[s:e], X)
+        else:
+            D = np.array(distances[s:e], dtype=np.float64)
         D[np.arange(e - s), np.arange(s, e)] = 0.0
         sums = D @ onehot  # (m, k) summed distance to every cluster
         own = lab[s:e]
@@ -224,12 +240,15 @@ def kmeans_silhouette(
     else:
         sub = np.arange(n)
     ks, scores, models = [], [], {}
+    D_sub: np.ndarray | None = None
     for k in range(k_lo, k_hi + 1):
         lab, cen = _kmeans(X, k, seed=seed, n_init=n_init, backend=backend, max_iter=max_iter)
         if np.unique(lab[sub]).size < 2:
             score = float("nan")
         else:
-            score = silhouette(X[sub], lab[sub])
+            if D_sub is None:  # one distance matrix serves every k
+                D_sub = _pairwise_euclidean(X[sub], X[sub])
+            score = float(np.mean(silhouette_samples(None, lab[sub], distances=D_sub)))
         ks.append(k)
         scores.append(score)
         models[k] = (lab, cen)

@@ -54,6 +54,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "k_range": [2, 15],
     "silhouette_sample": 3000,
     "kmeans_n_init": 3,
+    "kmeans_max_iter": 50,
     "no_cluster_mms": 0.1,
     "lid_k": 20,
     "lid_metric": "euclidean",
@@ -484,6 +485,7 @@ def measure_vectors(
             silhouette_sample=s["silhouette_sample"],
             seed=int(s["seed"]),
             n_init=int(s["kmeans_n_init"]),
+            max_iter=int(s["kmeans_max_iter"]),
             min_mms=s["no_cluster_mms"],
         )
         out["n_clusters"] = cl.n_clusters

@@ -315,3 +315,18 @@ def test_lanczos_and_full_eigh_give_the_same_directions():
     evals, evecs = sorted_eigh(Xc.T @ Xc / 149)
     np.testing.assert_allclose(var, evals[:5], rtol=1e-10)
     np.testing.assert_allclose(U, evecs[:, :5].T, atol=1e-8)
+
+
+@pytest.mark.parametrize("tau", [None, 0.05])
+def test_learned_removal_gradient_matches_finite_differences(cone, tau):
+    from scipy.optimize import check_grad
+
+    from isoscope.transforms._learned import _objective, _projection_stats
+
+    A, B, s = _word_pairs(cone, 80, seed=3)
+    est = AllButTheTop(n_components=4).fit(cone)
+    stats = _projection_stats(A, B, est.mean_, est.components_)
+    f = lambda t: _objective(t, stats, s, 0.1, tau)[0]  # noqa: E731
+    g = lambda t: _objective(t, stats, s, 0.1, tau)[1]  # noqa: E731
+    for t in (np.full(4, 0.3), np.array([0.9, 0.1, 0.5, 0.7])):
+        assert check_grad(f, g, t, epsilon=1e-7) < 1e-5 * max(1.0, np.linalg.norm(g(t)))

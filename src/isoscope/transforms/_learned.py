@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import expit
 from scipy.stats import spearmanr
 from sklearn.base import OneToOneFeatureMixin
 
@@ -98,13 +99,15 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
     of the Spearman correlation between ``cos(a'_j, b'_j)`` and the human scores:
     ``objective="pearson"`` maximises their Pearson correlation; ``"soft_spearman"`` the
     Pearson correlation of soft ranks (``r_j = 1/2 + sum_k sigmoid((c_j - c_k) / tau)``,
-    ``tau = temperature * std(c)``) with the ranks of the scores.
+    ``tau = temperature * std(c)`` with ``c`` the ABTT cosines, then held fixed) with the
+    ranks of the scores.
 
     The cosines depend on ``w_i`` only through the retained variance fraction
     ``t_i = (1 - w_i)^2`` (``w`` and ``2 - w`` give the same cosines, and ``w < 0`` would
     amplify the dominant directions), so the weights are kept in [0, 1] and L-BFGS-B
     optimises ``t`` in [0, 1] from ABTT (``t = 0``), with an exact gradient (closed form of
-    the cosines, differentiated by torch) and an optional L2 penalty ``alpha * ||t||^2``
+    the cosines and of the correlation, checked against finite differences in the tests)
+    and an optional L2 penalty ``alpha * ||t||^2``
     towards ABTT. Optimising ``w`` directly would stall: ``w = 1`` is a stationary point.
 
     Evaluate on pairs that were not used for training: :func:`split_pairs` splits a
@@ -219,28 +222,17 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         return self
 
     def _learn_weights(self, A: np.ndarray, B: np.ndarray, s: np.ndarray) -> None:
-        import torch
-
         stats_np = _projection_stats(A, B, self.mean_, self.components_)
-        ab, aa, bb, pq, pp, qq = (torch.from_numpy(np.ascontiguousarray(a)) for a in stats_np)
-        target = torch.from_numpy(s if self.objective == "pearson" else _ranks(s))
-        alpha, temp = float(self.alpha), float(self.temperature)
-        soft = self.objective == "soft_spearman"
+        target = s if self.objective == "pearson" else _ranks(s)
+        D = self.n_components_
+        tau = None
+        if self.objective == "soft_spearman":  # fixed scale: std of the ABTT cosines
+            tau = max(float(self.temperature) * float(_cosines(np.ones(D), stats_np).std()), 1e-12)
+        alpha = float(self.alpha)
 
         def loss_and_grad(t_np: np.ndarray) -> tuple[float, np.ndarray]:
-            t = torch.tensor(t_np, dtype=torch.float64, requires_grad=True)
-            g = 1.0 - t  # = 2w - w^2, the removed fraction of each direction's variance
-            den = torch.sqrt(torch.clamp(aa - pp @ g, min=0) * torch.clamp(bb - qq @ g, min=0))
-            cos = (ab - pq @ g) / torch.clamp(den, min=1e-12)
-            if soft:
-                tau = temp * cos.detach().std().clamp(min=1e-12)
-                cos = 0.5 + torch.sigmoid((cos[:, None] - cos[None, :]) / tau).sum(dim=1)
-            loss = -_torch_pearson(cos, target) + alpha * (t**2).sum()
-            loss.backward()
-            assert t.grad is not None
-            return float(loss.detach()), t.grad.numpy().copy()
+            return _objective(t_np, stats_np, target, alpha, tau)
 
-        D = self.n_components_
         self.n_lbfgs_iter_ = 0
         if D > 0:
             start = np.zeros(D)
@@ -352,9 +344,48 @@ def _ranks(s: np.ndarray) -> np.ndarray:
     return rankdata(s).astype(np.float64)
 
 
-def _torch_pearson(x: Any, y: Any) -> Any:
+def _pearson_and_grad(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Pearson correlation of x and y, and its gradient with respect to x."""
     xc, yc = x - x.mean(), y - y.mean()
-    return (xc * yc).sum() / ((xc.norm() * yc.norm()).clamp(min=1e-12))
+    nx, ny = max(float(np.linalg.norm(xc)), 1e-12), max(float(np.linalg.norm(yc)), 1e-12)
+    r = float(xc @ yc) / (nx * ny)
+    return r, (yc / ny - r * xc / nx) / nx
+
+
+def _objective(
+    t: np.ndarray,
+    stats: tuple[np.ndarray, ...],
+    target: np.ndarray,
+    alpha: float,
+    tau: float | None,
+) -> tuple[float, np.ndarray]:
+    """Loss ``-corr(cos(t), target) + alpha ||t||^2`` and its exact gradient in ``t``.
+
+    ``t_i`` is the retained variance fraction of direction i (``g = 1 - t = 2w - w^2``).
+    With ``tau``, the cosines are replaced by soft ranks
+    ``r_j = 1/2 + sum_k sigmoid((c_j - c_k) / tau)``.
+    """
+    ab, aa, bb, pq, pp, qq = stats
+    g = 1.0 - t
+    num = ab - pq @ g
+    na = np.maximum(aa - pp @ g, 1e-24)
+    nb = np.maximum(bb - qq @ g, 1e-24)
+    den = np.sqrt(na * nb)
+    cos = num / den
+    # d/dt of num, na, nb are +pq, +pp, +qq (g = 1 - t).
+    dcos = pq / den[:, None] - 0.5 * cos[:, None] * (pp / na[:, None] + qq / nb[:, None])
+    if tau is None:
+        r, dr_dx = _pearson_and_grad(cos, target)
+        dr_dcos = dr_dx
+    else:
+        sig = expit((cos[:, None] - cos[None, :]) / tau)
+        ranks = 0.5 + sig.sum(axis=1)
+        r, dr_dx = _pearson_and_grad(ranks, target)
+        dsig = sig * (1.0 - sig) / tau  # d sig_jk / d c_j = dsig_jk, d / d c_k = -dsig_jk
+        dr_dcos = dr_dx * dsig.sum(axis=1) - dsig.T @ dr_dx
+    loss = -r + alpha * float(t @ t)
+    grad = -(dcos.T @ dr_dcos) + 2.0 * alpha * t
+    return loss, grad
 
 
 def _spearman(c: np.ndarray, s: np.ndarray) -> float | None:

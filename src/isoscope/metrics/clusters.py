@@ -66,6 +66,7 @@ def silhouette_samples(
     for s in range(0, n, chunk):
         e = min(s + chunk, n)
         if distances is None:
+            assert X is not None
             D = _pairwise_euclidean(X[s:e], X)
         else:
             D = np.array(distances[s:e], dtype=np.float64)

@@ -59,7 +59,7 @@ def n_components_for(explained_variance_ratio: np.ndarray, threshold: float = 0.
         raise InputError(f"The variance threshold must be in (0, 1], got {threshold}.")
     c = np.cumsum(explained_variance_ratio)
     # Tolerance so that e.g. exactly 80 % of variance in 4 components gives 4, not 5.
-    return int(min(np.searchsorted(c, threshold - 1e-12) + 1, c.size))
+    return min(int(np.searchsorted(c, threshold - 1e-12)) + 1, int(c.size))
 
 
 @dataclass

@@ -61,11 +61,9 @@ class StreamingMoments:
         self.d = d
         self.n = 0
         self.n_zero = 0
-        self.mean_: np.ndarray | None = None
-        self.m2_: np.ndarray | None = None  # centred scatter sum (x - mean)(x - mean)^T
-        self.sum_unit_: np.ndarray | None = None
-        self.sum_unit_sq_: np.ndarray | None = None
         self.sum_norm_ = 0.0
+        self._init(d or 0)
+        self.d = d  # None until the first chunk fixes it
 
     def _init(self, d: int) -> None:
         self.d = d
@@ -79,7 +77,7 @@ class StreamingMoments:
         X = _check_chunk(chunk, self.d)
         if X.shape[0] == 0:
             return self
-        if self.mean_ is None:
+        if self.n == 0:
             self._init(X.shape[1])
         other = StreamingMoments(X.shape[1])
         other._init(X.shape[1])

@@ -225,7 +225,7 @@ class _Source:
     """Uniform access to a store or a single array."""
 
     def __init__(self, source: Any) -> None:
-        self.store = None
+        self.store: Any = None
         self.array: np.ndarray | None = None
         self.info: dict[str, Any] = {}
         if isinstance(source, str | os.PathLike):
@@ -268,7 +268,7 @@ class _Source:
             self.layers = [0]
             self.n_rows = int(self.array.shape[0])
         else:
-            st = self.store
+            st: Any = self.store
             m = st.manifest
             self.info = {
                 "kind": "store",
@@ -300,6 +300,7 @@ class _Source:
 
     def data(self, layer: int) -> np.ndarray:
         if self.store is None:
+            assert self.array is not None
             return self.array
         return self.store.layer(layer)
 
@@ -545,7 +546,7 @@ def measure_vectors(
                 ic, ikc = _drop_zero_with(ic, ikeys)
                 out["s_intra_centered"] = s_intra(ic, ikc, min_occurrences=2, cap=None).value
                 sX, sid = (None, None)
-                if sentence_X is not None:
+                if sentence_X is not None and sentence_ids is not None:
                     sX, sid = _drop_zero_with(sentence_X, sentence_ids)
                 eth = ethayarajh(
                     iX,
@@ -747,7 +748,7 @@ def analyze(
         ref = None
         if acc is not None and acc.n >= 2 and s["isoscore_star_reference"] == "layer":
             ref = acc.covariance()
-        entry = {"layer": int(layer)}
+        entry: dict[str, Any] = {"layer": int(layer)}
         entry.update(measure_vectors(X, s, reference_cov=ref, timings=lt, **kw))
         if acc is not None:
             entry["n_vectors_all"] = int(acc.n)

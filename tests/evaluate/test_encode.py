@@ -143,3 +143,28 @@ def test_pool_tokens_rejects_empty_sentence():
 def test_empty_input():
     with pytest.raises(InputError, match="no sentences"):
         encode_tokens(object(), [], [0])
+
+
+def test_input_embedding_words_average_word_pieces(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    from isoscope.evaluate import input_embedding_words
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cat", "dog", "##s", "car"]
+    wp = Tokenizer(models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+    wp.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wp.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok = PreTrainedTokenizerFast(tokenizer_object=wp, unk_token="[UNK]")
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=8, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=16))
+    table = input_embedding_words(SimpleNamespace(model=model, tokenizer=tok), ["cats", "dog", "Cats"])
+    W = model.get_input_embeddings().weight.detach().numpy()
+    assert table.words == ["cats", "dog", "Cats"]
+    np.testing.assert_allclose(table.vectors[0], (W[5] + W[7]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(table.vectors[1], W[6], rtol=1e-6)
+    np.testing.assert_allclose(table.vectors[2], table.vectors[0])  # lower-cased by the tokenizer

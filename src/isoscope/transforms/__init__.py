@@ -1,5 +1,19 @@
 """Isotropy repairs as scikit-learn transformers.
 
+Spec names (:func:`from_spec`) and classes:
+
+- ``none`` -- :class:`Identity`: no repair (baseline).
+- ``center`` -- :class:`MeanCenter`: subtract the mean.
+- ``abtt`` -- :class:`AllButTheTop`: centre, remove the top D directions (D = d/100).
+- ``cluster`` -- :class:`ClusterIsotropy`: per k-means cluster, centre and remove the top
+  D directions (C = 27, D = round(12 d / 768)).
+- ``learned`` -- :class:`LearnedRemoval`: weighted removal, weights learned on training
+  word pairs (``fit(X, pairs=(A, B, scores))``; see :func:`split_pairs`).
+- ``whiten`` -- :class:`Whitening`: identity covariance, optionally k dimensions.
+- ``zipf`` -- :class:`ZipfianWhitening`: whitening under word-frequency weights
+  (``fit(X, sample_weight=frequencies)``).
+- ``standardize`` -- :class:`Standardize`: per-dimension z-scores.
+
 Each repair is an estimator with ``fit`` / ``transform`` / ``fit_transform`` and
 ``get_feature_names_out``; it composes in a :class:`sklearn.pipeline.Pipeline`. Build one
 by short name with :func:`from_spec` (``"abtt:n_components=3"``), list the names with

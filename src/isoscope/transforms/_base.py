@@ -10,7 +10,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from isoscope.errors import InputError
 
-#: Default relative eigenvalue floor: eigenvalues below ``floor * largest`` are raised to it.
+#: Default relative floor on eigenvalues (whitening) and variances (standardisation): values
+#: below ``floor * largest`` count as null directions. Real LayerNorm null directions sit near
+#: 1e-16 of the largest eigenvalue, genuine low-variance ones above 1e-5 (MiniLM).
 DEFAULT_FLOOR = 1e-8
 
 

@@ -86,7 +86,7 @@ def save_transform(est: IsotropyTransform, path: str | Path) -> Path:
         meta = json.dumps(header)
     except TypeError as exc:
         raise InputError(
-            f"The fit information of the transform is not JSON-serialisable ({exc})."
+            f"The parameters or fit information of the transform are not JSON-serialisable ({exc})."
         ) from None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,8 @@ def test_cli_analyze_npy_writes_json(tmp_path: Path) -> None:
         [
             "analyze",
             str(tmp_path / "x.npy"),
+            "--threads",
+            "1",
             "--sample",
             "300",
             "--seed",
@@ -48,6 +50,7 @@ def test_cli_analyze_npy_writes_json(tmp_path: Path) -> None:
     assert "S_inter" in r.output and "wrote" in r.output
     d = json.loads(out.read_text())
     assert d["settings"]["seed"] == 2 and d["settings"]["sample"] == 300
+    assert d["settings"]["threads"] == 1
     assert d["layers"][0]["n_vectors"] == 300 and d["layers"][0]["s_intra"] is None
 
 

@@ -68,6 +68,9 @@ def analyze_command(
         "--transductive",
         help="Fit repairs on the measured sample itself (default: a disjoint one).",
     ),
+    threads: int = typer.Option(
+        None, "--threads", help="Limit BLAS/OpenMP/faiss threads (helps on a busy shared CPU)."
+    ),
     progress: bool = typer.Option(
         None, "--progress/--no-progress", help="Show a progress bar per layer."
     ),
@@ -90,6 +93,7 @@ def analyze_command(
         silhouette_sample=silhouette_sample,
         include_special=include_special,
         drop_position_zero=drop_position_zero,
+        threads=threads,
     )
     echo(result.format_table())
     for t in result.transforms:

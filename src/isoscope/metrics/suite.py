@@ -9,6 +9,7 @@ selected row, not only the sample) are streamed chunk by chunk in float64 and re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -74,6 +75,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "rogue_top": 5,
     "full_layer_stats": True,
     "chunk_rows": 32768,
+    "threads": None,
 }
 
 # Scalar keys of a layer entry, in table order (see results_schema.md).
@@ -722,12 +724,64 @@ def analyze(
         Show a progress bar per layer (default: when stderr is a terminal).
     **settings
         Any key of :data:`DEFAULT_SETTINGS` (``lid_k``, ``k_range``, ``isotropy_normalisation``,
-        ``include_special``, ``drop_position_zero``...).
+        ``include_special``, ``drop_position_zero``, ``threads``...). ``threads`` limits the
+        BLAS/OpenMP and faiss thread pools while the suite runs (default: leave them alone).
 
     Returns
     -------
     AnalysisResult
     """
+    with _thread_limit(settings.get("threads")):
+        return _analyze(
+            source,
+            layers,
+            sample=sample,
+            seed=seed,
+            transforms=transforms,
+            transductive=transductive,
+            transform_layers=transform_layers,
+            progress=progress,
+            **settings,
+        )
+
+
+@contextlib.contextmanager
+def _thread_limit(threads: int | None) -> Iterator[None]:
+    """Limit BLAS/OpenMP and faiss threads (on a busy shared CPU, spinning pools are very slow)."""
+    if threads is None:
+        yield
+        return
+    if int(threads) < 1:
+        raise InputError(f"threads must be at least 1, got {threads}.")
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import faiss
+
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(int(threads))
+    except ImportError:  # pragma: no cover
+        faiss, before = None, None
+    try:
+        with threadpool_limits(int(threads)):
+            yield
+    finally:
+        if faiss is not None:
+            faiss.omp_set_num_threads(before)
+
+
+def _analyze(
+    source: Any,
+    layers: Sequence[int] | int | None,
+    *,
+    sample: int | None,
+    seed: int,
+    transforms: Sequence[str] | None,
+    transductive: bool,
+    transform_layers: Sequence[int] | None,
+    progress: bool | None,
+    **settings: Any,
+) -> AnalysisResult:
     t0 = time.perf_counter()
     if transforms:
         from isoscope.transforms import from_spec

@@ -154,8 +154,9 @@ def test_evaluation_table_rows_repairs_columns_tasks(make_results):
     assert list(table.index) == ["none", "abtt [inductive]", "whitening [transductive]"]
     assert list(table.columns) == ["sts / stsb-test", "wordsim / EN-SIMLEX-999"]
     row = next(r for r in res["evaluation"] if r["transform"] == "abtt" and r["task"] == "wordsim")
+    # Correlations stored in -1..1 are shown x 100.
     assert table.loc["abtt [inductive]", "wordsim / EN-SIMLEX-999"] == pytest.approx(
-        row["spearman"]
+        100 * row["spearman"]
     )
     assert evaluation_table({"layers": []}).empty
 
@@ -173,3 +174,60 @@ def test_matplotlib_text_escapes_mathtext():
     ax.set_title(mpl_text("costs $5 and $6"))
     fig.savefig(io.BytesIO(), format="png", dpi=30)  # would raise on unbalanced mathtext
     assert mpl_text("$5") == r"\$5"
+
+
+def test_evaluation_table_reads_evaluate_records():
+    # Records as isoscope.evaluate writes them: x 100, a column name, STS sub-sets, analogy.
+    base = {"task": "sts", "dataset": "sts12", "fit": None, "pearson": 50.0, "n": 10, "oov": 0}
+    rows = [
+        {
+            **base,
+            "transform": "none",
+            "column": "sts12 (all)",
+            "subset": None,
+            "aggregate": "all (pooled pairs)",
+            "spearman": 61.0,
+        },
+        {
+            **base,
+            "transform": "none",
+            "column": "sts12/MSRpar",
+            "subset": "MSRpar",
+            "aggregate": None,
+            "spearman": 40.0,
+        },
+        {
+            **base,
+            "transform": "none",
+            "column": "sts12 (mean)",
+            "subset": None,
+            "aggregate": "mean of sub-sets",
+            "spearman": 55.0,
+        },
+        {
+            **base,
+            "task": "analogy",
+            "dataset": "google",
+            "transform": "none",
+            "column": "analogy:google",
+            "subset": None,
+            "aggregate": None,
+            "spearman": None,
+            "accuracy": 33.3,
+        },
+        {
+            **base,
+            "transform": "abtt",
+            "fit": "inductive",
+            "column": "sts12 (all)",
+            "subset": None,
+            "aggregate": "all (pooled pairs)",
+            "spearman": 63.5,
+        },
+    ]
+    table = evaluation_table(rows)
+    assert list(table.columns) == ["sts12 (all)", "analogy:google"]
+    assert table.loc["none", "sts12 (all)"] == 61.0
+    assert table.loc["none", "analogy:google"] == pytest.approx(33.3)
+    assert table.loc["abtt [inductive]", "sts12 (all)"] == 63.5
+    assert np.isnan(table.loc["abtt [inductive]", "analogy:google"])

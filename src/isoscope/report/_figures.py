@@ -57,8 +57,11 @@ def _results_list(results: ResultsLike) -> list[Mapping[str, Any]]:
 def model_name(results: Mapping[str, Any], default: str = "model") -> str:
     """Return the model name recorded in a results dict (``source.model``)."""
     src = results.get("source") or {}
-    name = src.get("model") or src.get("path") or default
-    return str(name)
+    name = str(src.get("model") or src.get("path") or default)
+    # A local folder is named by its last part; Hugging Face ids ("org/model") stay whole.
+    if name.startswith(("/", "./", "../", "~")) or (len(name) > 2 and name[1:3] in (":\\", ":/")):
+        name = name.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or name
+    return name
 
 
 def _names(results: list[Mapping[str, Any]]) -> list[str]:
@@ -892,8 +895,37 @@ def plot_transform_panels(
 # ----------------------------------------------------------------------------- evaluation
 
 
+def _table_records(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    # STS12-16 sub-set rows and the mean-of-sub-sets aggregate are detail, not table columns
+    # (the pooled "all" aggregate is the column), as in EvaluationResults.table().
+    return [
+        r
+        for r in rows
+        if r.get("in_table", True)
+        and r.get("subset") is None
+        and r.get("aggregate") != "mean of sub-sets"
+    ]
+
+
+def _cell_value(r: Mapping[str, Any], value: str) -> Any:
+    if value == "score":
+        return r.get("accuracy") if r.get("accuracy") is not None else r.get("spearman")
+    return r.get(value)
+
+
+def _is_unit_scale(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """True when correlations are stored in -1..1 (not already x 100)."""
+    vals = [
+        abs(float(v))
+        for r in rows
+        for v in (r.get("spearman"), r.get("pearson"))
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+    ]
+    return bool(vals) and max(vals) <= 1.0
+
+
 def evaluation_table(
-    results: Mapping[str, Any] | Sequence[Mapping[str, Any]], value: str = "spearman"
+    results: Mapping[str, Any] | Sequence[Mapping[str, Any]], value: str = "score"
 ) -> Any:
     """Return the evaluation scores as a table: rows repairs, columns tasks.
 
@@ -901,30 +933,39 @@ def evaluation_table(
     ----------
     results : dict or list
         A results dict with an ``evaluation`` list, or that list itself. Each entry has
-        ``task``, ``dataset``, ``transform``, ``fit``, ``spearman``, ``pearson``, ``n``, ``oov``.
-    value : {"spearman", "pearson", "n", "oov"}
-        Which number fills the cells.
+        ``task``, ``dataset``, ``transform``, ``fit``, ``spearman``, ``pearson``, ``n``, ``oov``
+        (and, from :func:`isoscope.evaluate.evaluate`, ``column``, ``accuracy``, ``subset``).
+    value : {"score", "spearman", "pearson", "n", "oov"}
+        Which number fills the cells; ``score`` is Spearman, or accuracy for analogy tasks.
 
     Returns
     -------
     pandas.DataFrame
-        Index ``repair`` (transform, with the fit mode in brackets), columns ``task / dataset``.
+        Index ``repair`` (transform, with the fit mode in brackets), columns tasks. Scores
+        are x 100 (correlations given in -1..1 are scaled); ``n`` and ``oov`` are counts.
     """
     import pandas as pd
 
     rows = results.get("evaluation") if isinstance(results, Mapping) else results
-    rows = list(rows or [])
+    rows = _table_records(list(rows or []))
     if not rows:
         return pd.DataFrame()
+    scale = 100.0 if value in ("score", "spearman", "pearson") and _is_unit_scale(rows) else 1.0
     recs = []
     for r in rows:
         tr = str(r.get("transform") or "none")
         fit = r.get("fit")
+        v = _cell_value(r, value)
+        if value == "score" and r.get("accuracy") is not None:
+            v = float(v) * (100.0 if float(v) <= 1.0 and scale == 100.0 else 1.0)
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            v = float(v) * scale
+        column = r.get("column") or f"{r.get('task', '')} / {r.get('dataset', '')}".strip(" /")
         recs.append(
             {
                 "repair": tr if not fit or tr == "none" else f"{tr} [{fit}]",
-                "task": f"{r.get('task', '')} / {r.get('dataset', '')}".strip(" /"),
-                "value": r.get(value),
+                "task": str(column),
+                "value": np.nan if v is None else v,
             }
         )
     df = pd.DataFrame(recs)

@@ -68,8 +68,8 @@ HOW_TO_READ = {
         "automatically better: compare with the evaluation table."
     ),
     "evaluation": (
-        "Spearman correlation × 100 between model similarities and human judgements (higher is "
-        "better); rows are repairs, columns tasks. Cells are shaded by the change from the "
+        "Spearman correlation × 100 between model similarities and human judgements (analogy: "
+        "accuracy × 100; higher is better); rows are repairs, columns tasks. Cells are shaded by the change from the "
         "un-repaired row: blue = better, vermillion = worse. Hover a cell for Pearson, the number of "
         "pairs and the out-of-vocabulary count."
     ),
@@ -195,25 +195,19 @@ def observations(results: Mapping[str, Any]) -> list[str]:
             f"The first principal component correlates with log word frequency at "
             f"ρ = {rho:.2f} (Spearman)."
         )
-    ev = results.get("evaluation") or []
-    base = {
-        (r.get("task"), r.get("dataset")): r for r in ev if (r.get("transform") or "none") == "none"
-    }
-    best: dict[tuple[Any, Any], Mapping[str, Any]] = {}
-    for r in ev:
-        key = (r.get("task"), r.get("dataset"))
-        if (r.get("transform") or "none") != "none" and _num(r, "spearman") is not None:
-            if key not in best or float(r["spearman"]) > float(best[key]["spearman"]):
-                best[key] = r
-    for key, r in best.items():
-        b = base.get(key)
-        if b is not None and _num(b, "spearman") is not None:
-            delta = (float(r["spearman"]) - float(b["spearman"])) * 100
-            word = "raises" if delta > 0 else "does not improve"
+    table = F.evaluation_table(results.get("evaluation") or [], "score")
+    if not table.empty and "none" in table.index and len(table.index) > 1:
+        for col in table.columns:
+            base = table.loc["none", col]
+            others = table.drop(index="none")[col].dropna()
+            if others.empty or not math.isfinite(float(base)):
+                continue
+            best = str(others.idxmax())
+            delta = float(others.max()) - float(base)
+            verb = "raises" if delta > 0.5 else "lowers" if delta < -0.5 else "barely changes"
             out.append(
-                f"On {key[1] or key[0]}, the best repair ({r.get('transform')}) {word} Spearman: "
-                f"{float(b['spearman']) * 100:.1f} → {float(r['spearman']) * 100:.1f} "
-                f"({delta:+.1f})."
+                f"On {col}, the best repair ({best}) {verb} the score: {float(base):.1f} → "
+                f"{float(others.max()):.1f} ({delta:+.1f}, × 100)."
             )
     return out
 
@@ -233,29 +227,43 @@ def _evaluation_view(results: Mapping[str, Any]) -> dict[str, Any] | None:
     ev = list(results.get("evaluation") or [])
     if not ev:
         return None
-    table = F.evaluation_table(ev, "spearman")
+    table = F.evaluation_table(ev, "score")
+    if table.empty:
+        return None
     extra = {v: F.evaluation_table(ev, v) for v in ("pearson", "n", "oov")}
     base_name = next((r for r in table.index if r == "none"), None)
+
+    def finite(x: Any) -> bool:
+        return x is not None and isinstance(x, int | float) and math.isfinite(float(x))
+
     rows = []
     for repair in table.index:
         cells = []
         for task in table.columns:
             v = table.loc[repair, task]
-            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            if not finite(v):
                 cells.append({"text": "—", "cls": "na", "title": "not evaluated"})
                 continue
             cls = ""
             if base_name is not None and repair != base_name:
                 b = table.loc[base_name, task]
-                if b is not None and math.isfinite(float(b)):
-                    d = (float(v) - float(b)) * 100
+                if finite(b):
+                    d = float(v) - float(b)
                     cls = "up" if d > 0.5 else "down" if d < -0.5 else "same"
-            p, n, oov = (extra[k].loc[repair, task] for k in ("pearson", "n", "oov"))
-            title = f"Pearson {_fmt(None if p is None else float(p) * 100)}; n = {_fmt(n)}; OOV = {_fmt(oov)}"
-            cells.append({"text": f"{float(v) * 100:.1f}", "cls": cls, "title": title})
+            p, n, oov = (
+                extra[k].loc[repair, task] if task in extra[k] else None
+                for k in ("pearson", "n", "oov")
+            )
+            title = (
+                f"Pearson {_fmt(float(p)) if finite(p) else '—'}; n = {_fmt(n)}; OOV = {_fmt(oov)}"
+            )
+            cells.append({"text": f"{float(v):.1f}", "cls": cls, "title": title})
         rows.append({"repair": repair, "cells": cells})
     return {"columns": list(table.columns), "rows": rows}
 
+
+# Top-level result keys with their own place in the report; other dicts go to Settings.
+_SHOWN_KEYS = frozenset({"source", "settings", "timings", "layers", "transforms", "evaluation"})
 
 # ----------------------------------------------------------------------------- report builder
 
@@ -533,6 +541,12 @@ def write_report(
                     }
                 ),
                 "timings": _flatten(r.get("timings") or {}),
+                "extra": [
+                    (f"{key}.{k}", v)
+                    for key, val in r.items()
+                    if isinstance(val, Mapping) and key not in _SHOWN_KEYS
+                    for k, v in _flatten(val)
+                ],
                 "observations": observations(r),
                 "table": _layer_table(r),
                 "headline": _headline(r),

@@ -95,8 +95,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "Average cosine, random token pairs",
         "cosine (−1 … 1)",
-        ("s_inter", "s_inter_centered"),
-        ("S_inter (raw)", "S_inter (mean removed)"),
+        ("s_inter", "s_inter_centered", "s_inter_all"),
+        ("S_inter (raw)", "S_inter (mean removed)", "S_inter (every token, raw)"),
         "High raw values mean all vectors point into a narrow cone; the centred line shows "
         "how much of that is just a shared offset.",
     ),
@@ -141,8 +141,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "IsoScore",
         "score (0 … 1, 1 = isotropic)",
-        ("isoscore", "isoscore_star"),
-        ("IsoScore", "IsoScore*"),
+        ("isoscore", "isoscore_star", "isoscore_all"),
+        ("IsoScore", "IsoScore*", "IsoScore (every token)"),
         "Fraction of dimensions used uniformly (Rudman et al.).",
         (0.0, 1.02),
     ),
@@ -187,8 +187,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "Mean vector length",
         "L2 norm (model units)",
-        ("mean_norm",),
-        ("mean norm",),
+        ("mean_norm", "mean_norm_all"),
+        ("sample", "every token"),
         "Average Euclidean length of the vectors.",
     ),
     Family(
@@ -202,7 +202,7 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 #: Scalar keys never drawn as curves (identifiers or sample sizes shown elsewhere).
-NOT_A_CURVE = frozenset({"layer", "n_vectors", "isotropy_partition"})
+NOT_A_CURVE = frozenset({"layer", "n_vectors", "n_vectors_all", "isotropy_partition"})
 
 #: Measures shown in summaries and before/after panels, in order.
 HEADLINE_KEYS: tuple[tuple[str, str], ...] = (

@@ -1,0 +1,128 @@
+"""``isoscope run`` and ``isoscope compare`` end to end on tiny models, plus their helpers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from isoscope.cli import app
+from isoscope.cli._run import load_run, parse_tasks, resolve_layer, slug
+from isoscope.errors import InputError
+
+runner = CliRunner()
+
+
+def test_helpers():
+    assert (
+        slug("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers-all-MiniLM-L6-v2"
+    )
+    assert slug("minilm") == "minilm"
+    layers = [0, 1, 2, 3]
+    assert resolve_layer("last", layers) == 3 and resolve_layer("first", layers) == 0
+    assert resolve_layer("-2", layers) == 2 and resolve_layer("1", layers) == 1
+    for bad in ("7", "-9", "middle"):
+        with pytest.raises(InputError):
+            resolve_layer(bad, layers)
+    assert parse_tasks(["stsb=a.csv", " wordsim = b.txt"]) == [
+        ("stsb", "a.csv"),
+        ("wordsim", "b.txt"),
+    ]
+    with pytest.raises(InputError, match="NAME=PATH"):
+        parse_tasks(["stsb"])
+
+
+def test_compare_reports_user_errors_in_one_sentence(tmp_path):
+    res = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert res.exit_code == 2
+    assert "has no results.json" in res.output and "Traceback" not in res.output
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text("{not json")
+    with pytest.raises(InputError, match="not a readable results file"):
+        load_run(tmp_path / "bad")
+    res = runner.invoke(app, ["compare", str(tmp_path / "bad")])
+    assert res.exit_code == 2 and "at least two" in res.output
+    res = runner.invoke(app, ["run", "--task", "stsb", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "NAME=PATH" in res.output
+
+
+@pytest.mark.slow
+def test_run_two_models_then_compare(tiny_bert, tiny_gpt2, corpus_file, tmp_path):
+    pairs = tmp_path / "pairs.tsv"
+    lines = ["sentence1\tsentence2\tscore"] + [
+        f"the cat sat on the mat .\t{s}\t{sc}"
+        for s, sc in (
+            ("a cat sat on a mat .", 4.5),
+            ("the dog chased the cat .", 2.0),
+            ("isotropy means every direction is equally likely .", 0.2),
+            ("the cat sat .", 3.8),
+            ("language models map words to vectors .", 0.5),
+        )
+    ]
+    pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "runs"
+    args = [
+        "run",
+        "--model",
+        str(tiny_bert),
+        "--model",
+        str(tiny_gpt2),
+        "--corpus",
+        f"text:{corpus_file}",
+        "--max-tokens",
+        "0",
+        "--sample",
+        "150",
+        "--transform",
+        "abtt:n_components=2",
+        "--task",
+        f"pairs={pairs}",
+        "--fit-on",
+        "corpus",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    for name in ("tiny-bert", "tiny-gpt2"):
+        run_dir = out / name
+        results = json.loads((run_dir / "results.json").read_text())
+        assert results["run"]["seed"] == 3 and results["run"]["layer"] == 3
+        assert len(results["layers"]) == 4
+        (tr,) = results["transforms"]
+        assert tr["layer"] == 3 and tr["fit"] == "inductive"
+        assert {r["transform"] for r in results["evaluation"]} == {"none", "abtt:n_components=2"}
+        html = (run_dir / "report.html").read_text()
+        assert 'id="clouds"' in html and 'id="evaluation"' in html and 'id="repairs-0"' in html
+        assert "run.fit_on" in html and "could not be drawn" not in html
+        assert (run_dir / "figures" / "layer_curves.svg").exists()
+        assert (run_dir / "store" / "manifest.json").exists()
+    compare_html = (out / "report.html").read_text()
+    assert "relative depth" not in compare_html  # the axis label lives in the PNG
+    assert "<h3>tiny-bert</h3>" in compare_html and "<h3>tiny-gpt2</h3>" in compare_html
+    assert f"report   {out / 'tiny-bert' / 'report.html'}" in res.output
+
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            str(out / "tiny-bert"),
+            str(out / "tiny-gpt2" / "results.json"),
+            "--out",
+            str(tmp_path / "cmp"),
+            "--title",
+            "bert <vs> gpt",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "cmp" / "report.html").read_text()
+    assert "<title>isoscope — bert &lt;vs&gt; gpt</title>" in html
+    assert 'id="clouds"' in html  # both stores were found and opened
+
+    # A second run reuses the complete stores instead of extracting again.
+    res = runner.invoke(app, args[:-4] + ["--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output

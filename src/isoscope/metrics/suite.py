@@ -755,19 +755,21 @@ def _thread_limit(threads: int | None) -> Iterator[None]:
         raise InputError(f"threads must be at least 1, got {threads}.")
     from threadpoolctl import threadpool_limits
 
+    faiss_mod: Any = None
+    before = 0
     try:
-        import faiss
+        import faiss as faiss_mod
 
-        before = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(int(threads))
+        before = int(faiss_mod.omp_get_max_threads())
+        faiss_mod.omp_set_num_threads(int(threads))
     except ImportError:  # pragma: no cover
-        faiss, before = None, None
+        faiss_mod = None
     try:
         with threadpool_limits(int(threads)):
             yield
     finally:
-        if faiss is not None:
-            faiss.omp_set_num_threads(before)
+        if faiss_mod is not None:
+            faiss_mod.omp_set_num_threads(before)
 
 
 def _analyze(

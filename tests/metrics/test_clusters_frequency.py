@@ -83,3 +83,6 @@ def test_frequency_correlation_recovers_planted_direction() -> None:
 def test_frequency_bad_inputs() -> None:
     with pytest.raises(InputError, match="frequencies"):
         frequency_correlations(np.ones((5, 2)), np.ones(4))
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(InputError, match="single word type"):
+        frequency_correlations(X, np.full(20, 7.0))

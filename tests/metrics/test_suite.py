@@ -234,6 +234,28 @@ def test_transforms_inductive_and_transductive(store) -> None:
     assert full["before"]["s_inter"] > 0.8
 
 
+def test_single_word_type_store(tmp_path: Path) -> None:
+    write_store = pytest.importorskip("isoscope.store").write_store
+    rng = np.random.default_rng(9)
+    n = 300
+    tok = pd.DataFrame(
+        {
+            "sentence_id": np.arange(n) // 10,
+            "position": np.arange(n) % 10 + 1,
+            "token_id": 7,
+            "token": "the",
+            "word_id": np.arange(n) % 10,
+            "word": "the",
+            "is_special": False,
+        }
+    )
+    st = write_store(tmp_path / "one", {0: rng.standard_normal((n, 6)).astype(np.float32) + 1}, tok)
+    e = analyze(st, sample=None, progress=False, **FAST).layers[0]
+    assert e["s_intra"] is not None and e["s_intra_n_types"] == 1
+    assert e["freq_pc1_spearman"] is None  # one frequency: correlation undefined, not NaN
+    assert e["s_inter"] is not None
+
+
 def test_bad_inputs(tmp_path: Path, store) -> None:
     with pytest.raises(IsoscopeError, match="does not exist"):
         analyze(tmp_path / "missing")

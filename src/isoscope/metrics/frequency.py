@@ -74,6 +74,11 @@ def frequency_correlations(
     if X.shape[0] < 3:
         raise InputError("Frequency correlations need at least 3 vectors with a known frequency.")
     lf = np.log(f) if log else f
+    if np.ptp(lf) == 0:
+        raise InputError(
+            "All vectors have the same frequency (a single word type), so frequency "
+            "correlations are undefined."
+        )
     n_components = min(n_components, X.shape[1])
     V, mu = principal_directions(X, n_components)
     P = (X - mu) @ V

@@ -573,7 +573,7 @@ def measure_vectors(
     if frequency is not None:
         with _timed(t, "frequency"):
             ok = np.isfinite(frequency) & (frequency > 0)
-            if ok.sum() >= 3:
+            if ok.sum() >= 3 and np.unique(frequency[ok]).size > 1:
                 fr = frequency_correlations(
                     X64[ok], frequency[ok], n_components=int(s["frequency_components"]), log=True
                 )

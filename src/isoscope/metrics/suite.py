@@ -5,6 +5,20 @@ Every number is computed on a seeded sample whose size, seed and row filter are 
 store's token table and are ``None`` for plain arrays. Moments of the whole layer (every
 selected row, not only the sample) are streamed chunk by chunk in float64 and reported as
 ``*_all`` values; they also give IsoScore*'s shrinkage target.
+
+Definitions worth knowing when quoting the numbers:
+
+- ``s_inter`` is the exact mean cosine over all pairs of the sampled tokens;
+  ``s_inter_centered`` the same after subtracting each token's k-means cluster mean
+  (all pairs, not only within-cluster pairs).
+- ``s_intra`` groups occurrences by ``s_intra_key`` (token id by default, as Cai et al.'s
+  code; ``"word"`` for lower-cased words) over the whole store, types with at least
+  ``s_intra_min_occurrences`` occurrences, at most ``s_intra_cap`` per type and
+  ``s_intra_max_types`` types (seeded). ``self_similarity`` is the same quantity under
+  Ethayarajh's name; its ``_adjusted`` value subtracts ``s_inter`` (the anisotropy baseline).
+- ``isotropy_partition`` uses ``isotropy_normalisation`` and both signs of every eigenvector.
+- ``lid_mle`` is Amsaleg et al.'s estimator (k / sum log(d_k/d_i)) averaged over the distinct
+  sampled points; scikit-dimension's MLE is the Levina-Bickel variant, (k-1)/k times it.
 """
 
 from __future__ import annotations

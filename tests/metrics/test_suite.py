@@ -160,6 +160,7 @@ def test_specials_and_duplicates(store) -> None:
     e = res.layers[0]
     assert e["n_vectors"] == store.n_tokens
     assert e["n_duplicates"] == 79  # 80 identical [CLS] rows
+    assert e["s_inter_centered"] is not None
     assert np.isfinite(e["lid_mle"])
     dropped = analyze(
         store,

@@ -512,9 +512,9 @@ def measure_vectors(
         details["silhouette_curve"] = {"k": cl.ks, "score": cl.scores}
         details["cluster_sizes"] = cl.sizes
         centered = center_by_cluster(X64, cl.labels, cl.centers)
-        out["s_inter_centered"] = (
-            s_inter(centered) if np.linalg.norm(centered, axis=1).all() else None
-        )
+        # Rows equal to their cluster mean (a cluster of duplicates) have no direction: left out.
+        cz, _ = _drop_zero_rows(centered)
+        out["s_inter_centered"] = s_inter(cz) if cz.shape[0] >= 2 else None
     with _timed(t, "lid"):
         lr = lid_mle(
             X,

@@ -468,7 +468,9 @@ def evaluate(
         **pool.describe(),
         "level": level,
         "fit": fit_mode,
-        "fit_on": None if fit_sentences is None else fit_sentences[1],
+        "fit_on": (fit_sentences[1] if fit_sentences is not None
+                   else "the evaluation data" if transductive
+                   else "per-task default (see each result's fit_on)"),
         "transforms": specs,
         "seed": seed,
         "restrict_vocab": restrict_vocab,

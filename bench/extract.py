@@ -1,0 +1,135 @@
+"""Extraction throughput and memory: isoscope vs the research code's naive loop vs the compute bound.
+
+Run:  .venv/bin/python bench/extract.py [--corpus PATH] [--tokens N] [--threads T]
+
+(a) isoscope's extraction (length-sorted batches, masked padding, float16 store on disk);
+(b) the naive loop of the published research code: one sentence at a time, every hidden state
+    of every token kept in Python lists;
+(c) the compute bound: measured float32 matmul FLOP/s / (2 x non-embedding parameters).
+Then the layer cut-off (only layers up to 2 requested) and peak memory for growing corpora,
+each in a fresh subprocess. Timings on a shared machine are noisy: compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wikitext-2" / "test.txt"
+
+
+def matmul_flops(threads: int, n: int = 2048, repeats: int = 10) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def non_embedding_params(model) -> int:
+    emb = {id(p) for name, m in model.named_modules() if "embed" in name.lower() for p in m.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in emb)
+
+
+def naive_loop(encoder, sentences: list[str]) -> tuple[int, float]:
+    """One sentence at a time, all hidden states kept as nested Python lists (as in the research code)."""
+    import torch
+
+    kept = []
+    n_tokens = 0
+    t = time.perf_counter()
+    with torch.no_grad():
+        for s in sentences:
+            enc = encoder.tokenizer(s, return_tensors="pt", truncation=True, max_length=encoder.max_length)
+            out = encoder.model(**enc, output_hidden_states=True)
+            kept.append([h[0].tolist() for h in out.hidden_states])
+            n_tokens += enc["input_ids"].shape[1]
+    return n_tokens, time.perf_counter() - t
+
+
+def peak_rss_child(corpus: str, repeat: int, layers: str) -> dict:
+    """Extract `repeat` copies of the corpus in a fresh process; return tokens and peak RSS."""
+    code = f"""
+import json, resource, sys, tempfile, pathlib
+from isoscope.extract import extract
+text = pathlib.Path({corpus!r}).read_text(encoding='utf-8')
+d = pathlib.Path(tempfile.mkdtemp())
+(d / 'c.txt').write_text(text * {repeat}, encoding='utf-8')
+s = extract('minilm', 'wikitext:' + str(d / 'c.txt'), d / 'store', layers={layers!r}, progress=False)
+print(json.dumps({{'tokens': s.n_tokens, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=str(DEFAULT_CORPUS))
+    ap.add_argument("--tokens", type=int, default=40_000, help="tokens for the throughput runs")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    if not Path(args.corpus).exists():
+        sys.exit(f"corpus {args.corpus} not found; pass --corpus PATH")
+
+    import torch
+
+    from isoscope.corpora import load_corpus
+    from isoscope.extract import extract, plan_extraction
+    from isoscope.models import load_encoder
+
+    torch.set_num_threads(args.threads)
+    encoder = load_encoder("minilm")
+    corpus = load_corpus("wikitext:" + args.corpus)
+    plan = plan_extraction(encoder, corpus.sentences, max_tokens=args.tokens, chunk_tokens=16384)
+    sentences = plan.sentences
+    params = non_embedding_params(encoder.model)
+    flops = matmul_flops(args.threads)
+    bound = flops / (2 * params)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        store = extract(encoder, corpus, Path(tmp) / "full", max_tokens=args.tokens, progress=False)
+        dt = time.perf_counter() - t
+        rows.append(("isoscope extract (all 7 hidden states)", store.n_tokens, dt))
+        t = time.perf_counter()
+        part = extract(encoder, corpus, Path(tmp) / "part", max_tokens=args.tokens, layers="0,1,2", progress=False)
+        dt_part = time.perf_counter() - t
+        rows.append(("isoscope extract (layers 0-2 only)", part.n_tokens, dt_part))
+    n_naive, dt_naive = naive_loop(encoder, sentences)
+    rows.append(("naive loop (1 sentence, Python lists)", n_naive, dt_naive))
+
+    print(f"machine: {args.threads} threads, float32 matmul {flops / 1e9:.1f} GFLOP/s")
+    print(f"minilm non-embedding parameters: {params / 1e6:.2f} M -> compute bound {bound:,.0f} tokens/s")
+    print(f"corpus: {args.corpus} ({len(sentences)} paragraphs, {plan.n_tokens} tokens)\n")
+    print(f"{'method':<42} {'tokens':>8} {'seconds':>8} {'tok/s':>9} {'of bound':>9}")
+    for name, n, dt in rows:
+        print(f"{name:<42} {n:>8} {dt:>8.1f} {n / dt:>9,.0f} {n / dt / bound:>8.0%}")
+    speed = rows[0][1] / rows[0][2]
+    print(f"\nisoscope / naive loop speed ratio: {speed / (n_naive / dt_naive):.2f}x")
+    print(f"layers 0-2 vs all layers time ratio: {dt_part / rows[0][2]:.2f} (blocks 3-6 are not run)")
+
+    if not args.skip_memory:
+        print("\npeak resident memory of a fresh process extracting layers 0,1 (WikiText-2 test repeated):")
+        for repeat in (1, 4):
+            r = peak_rss_child(args.corpus, repeat, "0,1")
+            print(f"  {r['tokens']:>9,} tokens: peak RSS {r['peak_rss_mb']:,.0f} MiB")
+    print(f"\n(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

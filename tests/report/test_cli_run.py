@@ -124,5 +124,8 @@ def test_run_two_models_then_compare(tiny_bert, tiny_gpt2, corpus_file, tmp_path
     assert 'id="clouds"' in html  # both stores were found and opened
 
     # A second run reuses the complete stores instead of extracting again.
-    res = runner.invoke(app, args[:-4] + ["--out", str(out), "--no-progress"])
+    manifest = out / "tiny-bert" / "store" / "manifest.json"
+    before = manifest.stat().st_mtime_ns
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
+    assert manifest.stat().st_mtime_ns == before

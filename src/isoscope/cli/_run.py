@@ -93,6 +93,7 @@ def run_model(
     transductive: bool = False,
     drop_position_zero: bool = False,
     fit_on: str | None = None,
+    words: list[str] | None = None,
     progress: bool = False,
     report: bool = True,
 ) -> tuple[dict[str, Any], Any]:
@@ -189,7 +190,9 @@ def run_model(
         from isoscope.report import write_report
 
         log("· drawing figures and writing the report")
-        write_report(results, run_dir, store=store, seed=seed, formats=("png", "svg"))
+        write_report(
+            results, run_dir, store=store, seed=seed, words=words or None, formats=("png", "svg")
+        )
     return results, store
 
 
@@ -255,6 +258,12 @@ def run_command(
         "--drop-position-zero",
         help="Leave the first position out (causal models without BOS).",
     ),
+    word: list[str] = typer.Option(
+        [],
+        "--word",
+        help="Word followed across layers in the report (repeatable; default: a few "
+        "words spread over the frequency range).",
+    ),
     fit_on: str = typer.Option(
         None,
         "--fit-on",
@@ -303,6 +312,7 @@ def run_command(
             transductive=transductive,
             drop_position_zero=drop_position_zero,
             fit_on=fit_on,
+            words=word,
             progress=show,
         )
         all_results.append(res)
@@ -327,7 +337,10 @@ def compare_command(
         Path("runs/compare"), "--out", "-o", help="Folder for the comparison report."
     ),
     title: str = typer.Option(None, "--title", help="Page title (default: the model names)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the token-cloud samples."),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed of the token-cloud samples (default: the first run's seed)."
+    ),
+    word: list[str] = typer.Option([], "--word", help="Word followed across layers (repeatable)."),
 ) -> None:
     """Put several runs side by side in one report (layer axes normalised to depth)."""
     from isoscope.report import write_report
@@ -342,6 +355,7 @@ def compare_command(
         store=stores if any(s is not None for s in stores) else None,
         title=title,
         seed=seed,
+        words=word or None,
         formats=("png", "svg"),
     )
     echo(f"compare  {path}")

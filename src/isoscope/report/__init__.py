@@ -12,7 +12,7 @@ Examples
 
 from __future__ import annotations
 
-from isoscope.report._cloud import TokenCloud, cloud_from_arrays, token_cloud
+from isoscope.report._cloud import TokenCloud, cloud_from_arrays, repair_clouds, token_cloud
 from isoscope.report._figures import (
     curve_families,
     evaluation_table,
@@ -50,6 +50,7 @@ __all__ = [
     "plot_word_trajectories",
     "plotly_block",
     "plotly_json",
+    "repair_clouds",
     "token_cloud",
     "word_trajectories",
     "write_report",

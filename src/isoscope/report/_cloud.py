@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +135,24 @@ def cloud_from_arrays(
     )
 
 
+def _token_info(store: Any, rows: Any, frequency: str) -> tuple[np.ndarray, str, list[str]]:
+    """Colour values, colour-bar label and hover labels of some token rows."""
+    tok = store.tokens(columns=["token", "word", "word_count", "zipf"]).iloc[np.asarray(rows)]
+    if frequency == "corpus":
+        counts = tok["word_count"].to_numpy(dtype=float)
+        freq = np.where(counts > 0, np.log10(np.maximum(counts, 1.0)), np.nan)
+        label = "log10 count of the word in this corpus"
+    else:
+        z = tok["zipf"].to_numpy(dtype=float)
+        freq = np.where(z > 0, z, np.nan)
+        label = "Zipf frequency (log10 per billion words)"
+    labels = [
+        f"{t} ({w})" if w and w != t else str(t)
+        for t, w in zip(tok["token"].astype(str), tok["word"].astype(str), strict=True)
+    ]
+    return freq, label, labels
+
+
 def token_cloud(
     store: Any,
     layer: int,
@@ -181,19 +200,7 @@ def token_cloud(
         drop_position_zero=drop_position_zero,
     )
     X = check_vectors(X, name=f"layer {layer} vectors", min_rows=2)
-    tok = store.tokens(columns=["token", "word", "word_count", "zipf"]).iloc[np.asarray(rows)]
-    if frequency == "corpus":
-        counts = tok["word_count"].to_numpy(dtype=float)
-        freq = np.where(counts > 0, np.log10(np.maximum(counts, 1.0)), np.nan)
-        label = "log10 count of the word in this corpus"
-    else:
-        z = tok["zipf"].to_numpy(dtype=float)
-        freq = np.where(z > 0, z, np.nan)
-        label = "Zipf frequency (log10 per billion words)"
-    labels = [
-        f"{t} ({w})" if w and w != t else str(t)
-        for t, w in zip(tok["token"].astype(str), tok["word"].astype(str), strict=True)
-    ]
+    freq, label, labels = _token_info(store, rows, frequency)
     coords, ratio = _pca(X.astype(np.float64), n_components, seed)
     manifest = getattr(store, "manifest", {}) or {}
     return TokenCloud(
@@ -212,3 +219,96 @@ def token_cloud(
             "frequency": frequency,
         },
     )
+
+
+def _spec(t: Mapping[str, Any]) -> str:
+    if t.get("spec"):
+        return str(t["spec"])
+    params = t.get("params") or {}
+    args = ",".join(f"{k}={'none' if v is None else v}" for k, v in params.items())
+    return f"{t.get('name')}:{args}" if args else str(t.get("name"))
+
+
+def repair_clouds(
+    store: Any,
+    transforms: Sequence[Mapping[str, Any]],
+    *,
+    n: int = 2000,
+    seed: int = 0,
+    include_special: bool = False,
+    drop_position_zero: bool = False,
+    frequency: str = "corpus",
+) -> list[TokenCloud]:
+    """2-D token clouds of a layer before and after each repair, for side-by-side panels.
+
+    Each repair is refitted for this view the way it was measured: ``transductive`` on the
+    shown tokens themselves, ``inductive`` on a disjoint seeded sample of the other tokens
+    (of the same size, or all that remain). Repairs that need extra fit inputs (learned
+    removal's word pairs) are left out.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+        The store the results were measured on.
+    transforms : sequence of dict
+        ``results["transforms"]`` entries (``name``/``spec``, ``params``, ``fit``, ``layer``).
+    n, seed, include_special, drop_position_zero, frequency
+        As for :func:`token_cloud`.
+
+    Returns
+    -------
+    list of TokenCloud
+        The original layer first (title ``original``), then one per repair.
+    """
+    from isoscope.transforms import from_spec
+
+    if not transforms:
+        raise InputError("There are no repairs to show.")
+    layer = int(transforms[0].get("layer", store.layers[-1]))
+    if layer not in store.layers:
+        raise InputError(f"Layer {layer} is not in the store (stored layers: {store.layers}).")
+    rows = store.sample_indices(n, seed, include_special, drop_position_zero)
+    data = store.layer(layer)
+    X = check_vectors(
+        np.asarray(data[rows], dtype=np.float64), name=f"layer {layer} vectors", min_rows=3
+    )
+    rest = np.setdiff1d(store.sample_indices(None, seed, include_special, drop_position_zero), rows)
+    fit_rows = rest
+    if len(rest) > len(rows):
+        fit_rows = np.sort(
+            np.random.default_rng(seed + 1).choice(rest, size=len(rows), replace=False)
+        )
+    X_fit = np.asarray(data[fit_rows], dtype=np.float64) if len(fit_rows) >= 3 else None
+    freq, label, labels = _token_info(store, rows, frequency)
+
+    def make(Y: np.ndarray, title: str, note: str) -> TokenCloud:
+        coords, ratio = _pca(Y, 2, seed)
+        return TokenCloud(
+            coords=coords,
+            log_freq=freq,
+            labels=labels,
+            explained_variance_ratio=ratio,
+            layer=layer,
+            seed=seed,
+            n_total=int(store.n_tokens),
+            freq_label=label,
+            title=title,
+            settings={"fit": note},
+        )
+
+    clouds = [make(X, "original", "")]
+    for t in transforms:
+        if int(t.get("layer", layer)) != layer:
+            continue
+        est = from_spec(_spec(t))
+        if getattr(est, "extra_fit_inputs", ()) and "pairs" in est.extra_fit_inputs:
+            continue
+        if "random_state" in est.get_params() and est.get_params()["random_state"] is None:
+            est.set_params(random_state=seed)
+        transductive = t.get("fit") == "transductive" or X_fit is None
+        est.fit(X if transductive else X_fit)
+        Y = np.asarray(est.transform(X), dtype=np.float64)
+        name = str(t.get("name") or _spec(t))
+        mode = "transductive" if transductive else "inductive"
+        clouds.append(make(Y, f"{name} [{mode}]", mode))
+    return clouds

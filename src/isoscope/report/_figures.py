@@ -337,6 +337,10 @@ def plot_pca_spectrum(
             ax1.plot(comp, np.maximum(evr, 1e-12) * 100, color=colour, label=label, lw=1.5)
             ax2.plot(comp, np.cumsum(evr) * 100, color=colour, label=label, lw=1.5)
         ax1.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ax1.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax1.yaxis.set_minor_formatter(NullFormatter())
         ax1.set_title("Variance per principal component", loc="left")
         ax1.set_xlabel("principal component (rank)")
         ax1.set_ylabel("explained variance (% of total, log scale)")
@@ -494,10 +498,15 @@ def plot_lid_distribution(results: ResultsLike) -> Any:
             ax.set_xticks(pos, [str(lay) for lay in layers])
             ax.set_xlabel("layer (hidden-state index, 0 = embeddings)")
             ax.set_ylabel("local intrinsic dimension\n(k-NN MLE, dimensions)")
+            top = float(np.percentile(np.concatenate(vals), 99))
+            cut = top < max(float(v.max()) for v in vals)
+            if cut:
+                ax.set_ylim(0, top * 1.08)
             sizes = sorted({len(v) for v in vals})
             title = f"{mpl_text(names[m])}: LID per point" if n > 1 else "LID per point"
             count = f"{sizes[0]}–{sizes[-1]}" if len(sizes) > 1 else f"{sizes[0]}"
-            ax.set_title(f"{title} ({count} points per layer)", loc="left")
+            note = "; axis cut at the 99th percentile" if cut else ""
+            ax.set_title(f"{title} ({count} points per layer{note})", loc="left")
             ax.grid(axis="x", visible=False)
     return fig
 
@@ -750,7 +759,7 @@ def plot_word_trajectories(
             for occ in P:
                 ax1.plot(occ[:, 0], occ[:, 1], color=colour, lw=0.7, alpha=0.35)
             mean = P.mean(axis=0)
-            ax1.plot(mean[:, 0], mean[:, 1], color=colour, lw=2.4, label=mpl_text(w))
+            ax1.plot(mean[:, 0], mean[:, 1], color=colour, lw=2.4)
             ax1.scatter(P[:, 0, 0], P[:, 0, 1], s=14, facecolor="white", edgecolor=colour, zorder=3)
             ax1.scatter(P[:, -1, 0], P[:, -1, 1], s=14, color=colour, zorder=3)
             ax1.annotate(
@@ -781,7 +790,6 @@ def plot_word_trajectories(
         ax1.set_xlabel("aligned PC1 (unit = RMS radius of the cloud)")
         ax1.set_ylabel("aligned PC2 (unit = RMS radius)")
         ax1.set_aspect("equal", adjustable="datalim")
-        ax1.legend(loc="best", title="word")
         ax2.set_title("How alike a word's occurrences are", loc="left")
         ax2.set_xlabel("layer (hidden-state index, 0 = embeddings)")
         ax2.set_ylabel("mean cosine between occurrences (−1 … 1)")
@@ -794,6 +802,8 @@ def plot_word_trajectories(
 
 
 def _transform_label(t: Mapping[str, Any]) -> str:
+    if t.get("spec"):
+        return str(t["spec"])
     params = t.get("params") or {}
     p = ", ".join(f"{k}={v}" for k, v in params.items())
     name = str(t.get("name", "transform"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from isoscope.errors import InputError
 from isoscope.report import _figures as F
-from isoscope.report._cloud import TokenCloud, token_cloud
+from isoscope.report._cloud import TokenCloud, repair_clouds, token_cloud
 from isoscope.report._interactive import plot_pca_cloud_3d, plotly_block, plotly_js
 from isoscope.report._style import HEADLINE_KEYS
 
@@ -65,7 +65,10 @@ HOW_TO_READ = {
         "Each panel is one measure; the grey bar is the layer as extracted, coloured bars the same "
         "layer after each repair. Repairs are fitted either on other data (inductive) or on the "
         "evaluated vectors themselves (transductive, optimistic). More isotropic is not "
-        "automatically better: compare with the evaluation table."
+        "automatically better: compare with the evaluation table. Below, the same tokens of the "
+        "layer in 2-D PCA before and after each repair (repairs refitted for this view in the "
+        "recorded fit mode): a repair that removes a dominant direction turns an elongated or "
+        "banded cloud into a rounder one."
     ),
     "evaluation": (
         "Spearman correlation × 100 between model similarities and human judgements (analogy: "
@@ -111,6 +114,15 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _plain(v: Any) -> str:
+    """Format a setting: floats as written (0.1, 1e-08), everything else as :func:`_fmt`."""
+    if isinstance(v, float) and math.isfinite(v):
+        return f"{v:.6g}"
+    if isinstance(v, list | tuple) and all(isinstance(x, int | float) for x in v) and len(v) <= 12:
+        return "[" + ", ".join(_plain(x) for x in v) + "]"
+    return _fmt(v)
+
+
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for k, v in d.items():
@@ -121,11 +133,11 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
             and all(not isinstance(x, Mapping) for x in v.values())
             and len(v) > 6
         ):
-            out.append((key, ", ".join(f"{a}={_fmt(b)}" for a, b in v.items())))
+            out.append((key, ", ".join(f"{a}={_plain(b)}" for a, b in v.items())))
         elif isinstance(v, Mapping):
             out.extend(_flatten(v, key + "."))
         else:
-            out.append((key, _fmt(v)))
+            out.append((key, _plain(v)))
     return out
 
 
@@ -325,6 +337,15 @@ def _as_list(x: Any, n: int) -> list[Any]:
     return [x] + [None] * (n - 1)
 
 
+def _sampling(results: Mapping[str, Any]) -> dict[str, bool]:
+    """The token filter the analysis used, so the views show the same kind of tokens."""
+    st = results.get("settings") or {}
+    return {
+        "include_special": bool(st.get("include_special", False)),
+        "drop_position_zero": bool(st.get("drop_position_zero", False)),
+    }
+
+
 def _default_cloud_layers(store: Any, chosen: int | None) -> list[int]:
     layers = list(store.layers)
     picks = {layers[0], layers[len(layers) // 2], layers[-1]}
@@ -440,10 +461,23 @@ def write_report(
                     else [s.layers[-1]]
                 )
                 for lay in lays:
-                    c = token_cloud(s, lay, n=cloud_n, seed=seed, n_components=3)
+                    c = token_cloud(
+                        s, lay, n=cloud_n, seed=seed, n_components=3, **_sampling(res[0])
+                    )
                     c.title = name
                     cl.append(c)
-            cloud_info.update(n=cl[0].n, n_total=cl[0].n_total, layers=[c.layer for c in cl])
+            cloud_info.update(
+                n=cl[0].n,
+                n_total=cl[0].n_total,
+                layers=[c.layer for c in cl],
+                filter=", ".join(
+                    [
+                        "special tokens "
+                        + ("included" if cl[0].settings["include_special"] else "excluded"),
+                        *(["position 0 dropped"] if cl[0].settings["drop_position_zero"] else []),
+                    ]
+                ),
+            )
             items = [b.image(F.plot_pca_cloud(cl), "pca_cloud_2d", "Token clouds in 2-D PCA")]
             b.uses_plotly = True
             items.append(
@@ -494,17 +528,35 @@ def write_report(
     for i, r in enumerate(res):
         if r.get("transforms"):
             suffix = f" — {names[i]}" if compare else ""
+            tag = f"_{i}" if compare else ""
+
+            def repairs(
+                r: Mapping[str, Any] = r, s: Any = stores[i], tag: str = tag
+            ) -> list[dict[str, Any]]:
+                items = [
+                    b.image(
+                        F.plot_transform_panels(r),
+                        f"repairs{tag}",
+                        "Measures before and after each repair",
+                    )
+                ]
+                if s is not None:
+                    cl = repair_clouds(s, r["transforms"], n=cloud_n, seed=seed, **_sampling(r))
+                    if len(cl) > 1:
+                        items.append(
+                            b.image(
+                                F.plot_pca_cloud(cl, ncols=4),
+                                f"repairs_clouds{tag}",
+                                "The repaired layer's tokens before and after each repair",
+                            )
+                        )
+                return items
+
             b.section(
                 f"repairs-{i}",
                 "Repairs: before and after" + suffix,
                 HOW_TO_READ["repairs"],
-                lambda r=r, i=i: [
-                    b.image(
-                        F.plot_transform_panels(r),
-                        f"repairs_{i}" if compare else "repairs",
-                        "Measures before and after each repair",
-                    )
-                ],
+                repairs,
             )
 
     evaluations = [(names[i], _evaluation_view(r)) for i, r in enumerate(res)]
@@ -559,6 +611,10 @@ def write_report(
                         "fit": t.get("fit"),
                         "layer": t.get("layer"),
                         "fit_n": t.get("fit_n"),
+                        "params": ", ".join(
+                            f"{k}={_plain(v)}" for k, v in (t.get("params") or {}).items()
+                        )
+                        or "—",
                         "eval_n": t.get("eval_n"),
                     }
                     for t in r.get("transforms") or []

@@ -126,8 +126,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "Maximum explainable variance",
         "share of variance (0 … 1)",
-        ("mev", "mev_adjusted"),
-        ("MEV", "minus anisotropy baseline"),
+        ("mev", "mev_adjusted", "mev_baseline"),
+        ("MEV", "minus anisotropy baseline", "anisotropy baseline"),
         "Share of a word's occurrence variance on its first principal component.",
     ),
     Family(
@@ -171,17 +171,30 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "Number of clusters",
         "k (chosen by silhouette)",
-        ("n_clusters",),
-        ("k",),
+        ("n_clusters", "best_k"),
+        ("k used", "best k by silhouette"),
         "k with the best silhouette in the searched range.",
     ),
     Family(
         "Frequency encoding",
         "correlation (−1 … 1)",
-        ("freq_pc1_spearman", "freq_pc1_pearson", "freq_norm_spearman"),
-        ("PC1 vs log freq (Spearman)", "PC1 vs log freq (Pearson)", "norm vs log freq (Spearman)"),
+        ("freq_pc1_spearman", "freq_pc1_pearson", "freq_norm_spearman", "freq_norm_pearson"),
+        (
+            "PC1 vs log freq (Spearman)",
+            "PC1 vs log freq (Pearson)",
+            "norm vs log freq (Spearman)",
+            "norm vs log freq (Pearson)",
+        ),
         "Far from 0 means word frequency is written into the main direction or the length of "
         "the vectors.",
+        (-1.02, 1.02),
+    ),
+    Family(
+        "Frequency on PC2 and PC3",
+        "correlation (−1 … 1)",
+        ("freq_pc2_spearman", "freq_pc3_spearman", "freq_pc2_pearson", "freq_pc3_pearson"),
+        ("PC2 (Spearman)", "PC3 (Spearman)", "PC2 (Pearson)", "PC3 (Pearson)"),
+        "Correlation of the second and third principal coordinates with log word frequency.",
         (-1.02, 1.02),
     ),
     Family(
@@ -192,17 +205,32 @@ FAMILIES: tuple[Family, ...] = (
         "Average Euclidean length of the vectors.",
     ),
     Family(
-        "Duplicate vectors",
-        "count",
-        ("n_duplicates",),
-        ("exact duplicates",),
-        "Identical vectors in the sample (e.g. every [CLS] at layer 0); they are excluded from "
-        "distance-based measures.",
+        "Diagnostics",
+        "count (in the sample)",
+        (
+            "n_duplicates",
+            "n_zero_rows",
+            "n_null_directions",
+            "lid_n_zero_distances",
+            "lid_n_undefined",
+        ),
+        (
+            "duplicate vectors",
+            "all-zero vectors",
+            "null directions",
+            "LID: zero distances",
+            "LID: undefined points",
+        ),
+        "Identical vectors (e.g. every [CLS] at layer 0), vectors with no direction, directions "
+        "with no variance (LayerNorm) and points where LID is undefined; they are handled "
+        "explicitly by the measures.",
     ),
 )
 
 #: Scalar keys never drawn as curves (identifiers or sample sizes shown elsewhere).
-NOT_A_CURVE = frozenset({"layer", "n_vectors", "n_vectors_all", "isotropy_partition"})
+NOT_A_CURVE = frozenset(
+    {"layer", "n_vectors", "n_vectors_all", "isotropy_partition", "s_intra_n_types", "freq_n"}
+)
 
 #: Measures shown in summaries and before/after panels, in order.
 HEADLINE_KEYS: tuple[tuple[str, str], ...] = (

@@ -28,7 +28,9 @@ def evaluate_command(
     task: list[str] = typer.Option(
         ..., "--task", "-t",
         help="NAME=PATH, repeatable. Names: stsb, sick, sts (sts12..sts16: a SentEval folder), "
-        "pairs (CSV/TSV sentence1,sentence2,score), wordsim, analogy.",
+        "pairs (CSV/TSV sentence1,sentence2,score), wordsim, analogy; classification probes: "
+        "sst2, mrpc, classify (labelled CSV/TSV), classify-pairs (labelled pair CSV/TSV), each a "
+        "folder of train/dev/test files or comma-separated files.",
     ),
     model: str = typer.Option(
         "minilm", "--model", "-m", help="Short name, Hugging Face name, local folder, or static table (glove-50d, .txt/.bin/.npy)."
@@ -55,6 +57,13 @@ def evaluate_command(
     ),
     learn_on: list[str] = typer.Option([], "--learn-on", help="Word-similarity files that train 'learned' removal (not evaluated)."),
     restrict_vocab: int = typer.Option(300_000, help="Word tasks: only the first N words of a static table (gensim's default)."),
+    text_column: str = typer.Option(
+        None, "--text-column", help="classify / classify-pairs: the text column (pairs: A,B); default found by name."
+    ),
+    label_column: str = typer.Option(None, "--label-column", help="classify / classify-pairs: the label column."),
+    max_train: int = typer.Option(
+        None, "--max-train", help="Classification: a seeded sample of at most N training examples (recorded)."
+    ),
     batch_size: int = typer.Option(64, help="Sentences per forward pass."),
     seed: int = typer.Option(0, help="Seed for fit samples and seeded repairs."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Embedding cache folder (default $ISOSCOPE_CACHE/evaluate)."),
@@ -62,10 +71,12 @@ def evaluate_command(
     device: str = typer.Option("cpu", help="Torch device for transformer models."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the results JSON here."),
 ) -> None:
-    """Score a model on STS / SICK-R / word-similarity / analogy tasks before and after repairs.
+    """Score a model on STS / SICK-R / word-similarity / analogy / classification tasks before and after repairs.
 
-    Prints one table (rows: repairs, columns: tasks, Spearman x 100; analogy: accuracy x 100;
-    STS12-16: the pooled "all" score) and writes every row, with its fit mode, to --out.
+    Prints one table (rows: repairs, columns: tasks, Spearman x 100; analogy and classification:
+    accuracy x 100, MRPC also F1; STS12-16: the pooled "all" score) and writes every row, with
+    its fit mode (classification: train/validation/test sizes and the chosen C), to --out.
+    Classification repairs are always fitted on the task's training split.
     """
     from isoscope.evaluate import evaluate
     from isoscope.evaluate._run import _load_model
@@ -104,6 +115,9 @@ def evaluate_command(
         word_vectors=word_vectors,
         learn_on=learn_on or None,
         restrict_vocab=restrict_vocab,
+        text_column=text_column,
+        label_column=label_column,
+        max_train=max_train,
         cache=False if no_cache else (cache_dir if cache_dir is not None else True),
         batch_size=batch_size,
         seed=seed,

@@ -1,4 +1,5 @@
-"""Evaluation: STS-B, SICK-R, STS12-16, word similarity and analogy, before and after repairs.
+"""Evaluation: STS-B, SICK-R, STS12-16, word similarity, analogy and classification probes,
+before and after repairs.
 
 >>> from isoscope.evaluate import evaluate
 >>> res = evaluate("minilm", {"stsb": "sts-test.csv"}, transforms="none,abtt")  # doctest: +SKIP
@@ -10,6 +11,12 @@ Loaders (:func:`load_task` and one function per format) return :class:`SentenceP
 similarity against gold scores (gensim's OOV rules for word tasks) and 3CosAdd accuracy;
 :func:`encode_sentences` pools any encoder's token vectors (``mean``, ``cls``, ``last``,
 ``first_last``, one layer or an average of layers) with an on-disk cache.
+
+Classification tasks (:func:`load_sst2`, :func:`load_mrpc`, :func:`load_labelled`,
+:func:`load_labelled_pairs`) return :class:`Classification` splits, scored by :func:`probe`: a
+SentEval-style logistic-regression probe on frozen (optionally repaired) sentence vectors, with
+``C`` chosen on the validation split or by seeded cross-validation; pair tasks use
+:func:`pair_features` ``[u, v, |u - v|, u * v]``.
 """
 
 from isoscope.evaluate._encode import (
@@ -24,7 +31,16 @@ from isoscope.evaluate._encode import (
     resolve_pooling,
     token_vectors,
 )
+from isoscope.evaluate._labelled import (
+    carve_validation,
+    load_labelled,
+    load_labelled_pairs,
+    load_mrpc,
+    load_sst2,
+    split_files,
+)
 from isoscope.evaluate._loaders import (
+    CLASSIFICATION_KINDS,
     TASK_KINDS,
     load_analogies,
     load_pairs,
@@ -35,6 +51,7 @@ from isoscope.evaluate._loaders import (
     load_word_similarity,
     task_kind,
 )
+from isoscope.evaluate._probe import DEFAULT_CS, ProbeScore, pair_features, probe
 from isoscope.evaluate._run import EvaluationResults, evaluate, parse_transforms
 from isoscope.evaluate._scoring import (
     DEFAULT_RESTRICT_VOCAB,
@@ -47,7 +64,13 @@ from isoscope.evaluate._scoring import (
     solve_analogies,
     vocabulary_index,
 )
-from isoscope.evaluate._tasks import Analogies, SentencePairs, WordPairs
+from isoscope.evaluate._tasks import (
+    Analogies,
+    Classification,
+    LabelledSplit,
+    SentencePairs,
+    WordPairs,
+)
 from isoscope.evaluate._words import (
     WordTable,
     encoded_words,
@@ -57,19 +80,25 @@ from isoscope.evaluate._words import (
 )
 
 __all__ = [
+    "CLASSIFICATION_KINDS",
+    "DEFAULT_CS",
     "DEFAULT_RESTRICT_VOCAB",
     "POOLINGS",
     "TASK_KINDS",
     "AnalogyScore",
     "Analogies",
+    "Classification",
     "EmbeddingCache",
     "EvaluationResults",
+    "LabelledSplit",
     "PairScore",
     "Pooling",
+    "ProbeScore",
     "SentencePairs",
     "TokenVectors",
     "WordPairs",
     "WordTable",
+    "carve_validation",
     "correlations",
     "default_cache_dir",
     "encode_sentences",
@@ -78,19 +107,26 @@ __all__ = [
     "evaluate",
     "input_embedding_words",
     "load_analogies",
+    "load_labelled",
+    "load_labelled_pairs",
+    "load_mrpc",
     "load_pairs",
     "load_sick",
+    "load_sst2",
     "load_sts",
     "load_stsb",
     "load_task",
     "load_word_similarity",
+    "pair_features",
     "parse_transforms",
     "pool_tokens",
+    "probe",
     "resolve_pooling",
     "row_cosines",
     "score_sentence_pairs",
     "score_word_pairs",
     "solve_analogies",
+    "split_files",
     "static_table",
     "store_words",
     "task_kind",

@@ -23,12 +23,17 @@ from isoscope.evaluate._tasks import Analogies, SentencePairs, Task, WordPairs
 PathLike = str | os.PathLike[str]
 
 #: Task names accepted by :func:`load_task` (``--task NAME=PATH``) and the loader each uses.
-TASK_KINDS = ("stsb", "sick", "sts", "pairs", "wordsim", "analogy")
+TASK_KINDS = ("stsb", "sick", "sts", "pairs", "wordsim", "analogy", "sst2", "mrpc", "classify", "classify-pairs")
+#: Task kinds scored by a logistic-regression probe (accuracy) rather than by cosine similarity.
+CLASSIFICATION_KINDS = ("sst2", "mrpc", "classify", "classify-pairs")
 _ALIASES = {
     "sts-b": "stsb", "sts_b": "stsb", "sickr": "sick", "sick-r": "sick",
     **{f"sts{y}": "sts" for y in (12, 13, 14, 15, 16)},
     "word-sim": "wordsim", "wordsimilarity": "wordsim", "simlex": "wordsim", "ws353": "wordsim",
     "google": "analogy", "analogies": "analogy", "csv": "pairs", "tsv": "pairs",
+    "sst-2": "sst2", "sst": "sst2", "msrp": "mrpc", "labelled": "classify", "labeled": "classify",
+    "classification": "classify", "labelled-pairs": "classify-pairs", "labeled-pairs": "classify-pairs",
+    "pair-classify": "classify-pairs", "classify_pairs": "classify-pairs",
 }
 
 
@@ -408,18 +413,33 @@ def load_task(name: str, path: PathLike, **kwargs: object) -> Task:
     Parameters
     ----------
     name : str
-        ``stsb``, ``sick``, ``sts`` (also ``sts12``...``sts16``), ``pairs``, ``wordsim`` or
-        ``analogy``.
+        ``stsb``, ``sick``, ``sts`` (also ``sts12``...``sts16``), ``pairs``, ``wordsim``,
+        ``analogy``, or the classification tasks ``sst2``, ``mrpc``, ``classify`` (labelled
+        CSV/TSV) and ``classify-pairs`` (labelled sentence-pair CSV/TSV).
     path : path
-        File or folder to read.
+        File or folder to read (classification tasks: a folder of split files, or
+        comma-separated files).
     **kwargs
-        Passed to the loader (``split`` for SICK, ``delimiter`` for pairs).
+        Passed to the loader (``split`` for SICK, ``delimiter`` for pairs, ``seed`` for MRPC,
+        column names for the labelled tasks).
 
     Returns
     -------
-    SentencePairs, WordPairs or Analogies
+    SentencePairs, WordPairs, Analogies or Classification
     """
     kind = task_kind(name)
+    if kind in CLASSIFICATION_KINDS:
+        from isoscope.evaluate._labelled import (
+            load_labelled,
+            load_labelled_pairs,
+            load_mrpc,
+            load_sst2,
+        )
+
+        classify: Any = {"sst2": load_sst2, "mrpc": load_mrpc, "classify": load_labelled,
+                         "classify-pairs": load_labelled_pairs}[kind]
+        loaded: Task = classify(path, **kwargs)
+        return loaded
     loader: Any = {
         "stsb": load_stsb,
         "sick": load_sick,

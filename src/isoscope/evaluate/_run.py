@@ -18,6 +18,10 @@ Fitting rules (every result row records them):
 - ``level="sentence"`` repairs pooled sentence vectors (as whitening is used);
   ``level="token"`` repairs token vectors before pooling, with special tokens dropped from both
   fitting and pooling (as Rajaee & Pilehvar applied the cluster-based method).
+- Classification tasks (SST-2, MRPC, labelled CSV/TSV) are scored by a logistic-regression probe
+  on frozen (optionally repaired) sentence vectors, SentEval style (:mod:`._probe`). Every repair
+  is fitted on the task's training split only (``fit_on`` and ``transductive`` do not apply);
+  the validation and test sentences are only transformed.
 """
 
 from __future__ import annotations
@@ -45,12 +49,15 @@ from isoscope.evaluate._encode import (
     token_vectors,
 )
 from isoscope.evaluate._loaders import (
+    CLASSIFICATION_KINDS,
     load_pairs,
     load_sick,
     load_stsb,
     load_task,
     load_word_similarity,
+    task_kind,
 )
+from isoscope.evaluate._probe import DEFAULT_CS, DEFAULT_CV_FOLDS, pair_features, probe
 from isoscope.evaluate._scoring import (
     DEFAULT_RESTRICT_VOCAB,
     correlations,
@@ -59,7 +66,14 @@ from isoscope.evaluate._scoring import (
     solve_analogies,
     vocabulary_index,
 )
-from isoscope.evaluate._tasks import Analogies, SentencePairs, Task, WordPairs
+from isoscope.evaluate._tasks import (
+    Analogies,
+    Classification,
+    LabelledSplit,
+    SentencePairs,
+    Task,
+    WordPairs,
+)
 from isoscope.evaluate._words import (
     WordTable,
     encoded_words,
@@ -85,10 +99,13 @@ class EvaluationResults:
     ----------
     records : list of dict
         One row per task (per STS sub-set and aggregate) and repair, with at least the keys
-        ``task, dataset, transform, fit, spearman, pearson, n, oov`` (Spearman and Pearson
-        x 100; ``fit`` is ``"inductive"``, ``"transductive"`` or None for ``none``) plus
+        ``task, dataset, transform, fit, metric, spearman, pearson, n, oov`` (Spearman and
+        Pearson x 100; ``fit`` is ``"inductive"``, ``"transductive"`` or None for ``none``;
+        ``metric`` names the table's value: ``"spearman"`` or ``"accuracy"``) plus
         ``column, subset, aggregate, level, pooling, layers, special_tokens, fit_on, fit_n,
-        accuracy, word_vectors, model``.
+        accuracy, word_vectors, model``. Classification rows add ``f1`` (paraphrase tasks,
+        else None), ``n_train, n_validation, n_test``, ``C``, ``selection``,
+        ``validation_accuracy``, ``classes``, ``features`` and ``train_sample``.
     settings : dict
         Model, pooling, layers, level, fit mode, seed, vocabulary restriction.
     """
@@ -103,21 +120,26 @@ class EvaluationResults:
         return pd.DataFrame(self.records)
 
     def table(self) -> Any:
-        """Rows: repairs; columns: tasks; Spearman x 100 (analogy: accuracy x 100).
+        """Rows: repairs; columns: tasks; Spearman x 100 (analogy, classification: accuracy x 100).
 
-        STS12-16 columns hold the pooled "all" score (all sub-sets' pairs in one correlation).
+        STS12-16 columns hold the pooled "all" score (all sub-sets' pairs in one correlation);
+        a classification task with F1 (MRPC) gets a second column ``"<task> F1"``.
         """
         import pandas as pd
 
         rows = [r for r in self.records if r.get("in_table", True)]
         transforms = list(dict.fromkeys(r["transform"] for r in rows))
-        columns = list(dict.fromkeys(r["column"] for r in rows))
+        columns = list(dict.fromkeys(
+            c for r in rows for c in (r["column"], f"{r['column']} F1" if r.get("f1") is not None else None)
+            if c is not None))
         data = {c: [math.nan] * len(transforms) for c in columns}
         for r in rows:
             value = r["accuracy"] if r.get("accuracy") is not None else r["spearman"]
             data[r["column"]][transforms.index(r["transform"])] = (
                 math.nan if value is None else float(value)
             )
+            if r.get("f1") is not None:
+                data[f"{r['column']} F1"][transforms.index(r["transform"])] = float(r["f1"])
         return pd.DataFrame(data, index=pd.Index(transforms, name="transform"))
 
     def format_table(self, digits: int = 2) -> str:
@@ -133,6 +155,8 @@ class EvaluationResults:
         lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(r, widths, strict=True)))
                  for r in [head, *body]]
         note = "Spearman x 100 of cosine vs gold (analogy columns: accuracy x 100)"
+        if any(r.get("task") in CLASSIFICATION_KINDS for r in self.records):
+            note += "; classification columns: probe test accuracy x 100 (F1 x 100 where named)"
         return "\n".join([note, *lines])
 
     def __str__(self) -> str:
@@ -232,6 +256,8 @@ def _read_fit_sentences(path: str | os.PathLike[str]) -> tuple[list[str], str]:
     if "=" in text and not Path(text).exists():
         kind, _, rest = text.partition("=")
         task = load_task(kind, rest)
+        if isinstance(task, Classification):
+            return list(dict.fromkeys(task.train.sentences)), f"{task.task}:{Path(rest).name} (training split)"
         if not isinstance(task, SentencePairs):
             raise InputError(f"--fit-on needs sentences, but {rest} is a {task.task} file.")
         return list(dict.fromkeys(task.sentences)), f"{task.task}:{Path(rest).name}"
@@ -375,6 +401,11 @@ def evaluate(
     restrict_vocab: int | None = DEFAULT_RESTRICT_VOCAB,
     case_insensitive: bool = True,
     fit_vocab: int = 50_000,
+    text_column: str | Sequence[str] | None = None,
+    label_column: str | None = None,
+    probe_cs: Sequence[float] = DEFAULT_CS,
+    cv_folds: int = DEFAULT_CV_FOLDS,
+    max_train: int | None = None,
     cache: bool | str | os.PathLike[str] | EmbeddingCache | None = True,
     batch_size: int = 64,
     seed: int = 0,
@@ -411,12 +442,23 @@ def evaluate(
         gensim's vocabulary restriction and case folding for word tasks.
     fit_vocab : int
         Vocabulary rows (static) or frequent words (contextual) for inductive word-level fits.
+    text_column, label_column : str, optional
+        Column names for the labelled CSV/TSV tasks (``classify``: one text column;
+        ``classify-pairs``: two, as a sequence or ``"A,B"``); found by common names otherwise.
+    probe_cs : sequence of float
+        Inverse regularisation strengths tried by the classification probe (SentEval's grid).
+    cv_folds : int
+        Cross-validation folds choosing ``C`` where a classification task has no validation split.
+    max_train : int, optional
+        Use a seeded random sample of at most this many training examples per classification
+        task (recorded in ``train_sample``); validation and test splits are never sampled.
     cache : bool, path or EmbeddingCache
         Embedding cache (default ``$ISOSCOPE_CACHE/evaluate``); False disables it.
     batch_size : int
         Sentences per forward pass.
     seed : int
-        Seed for fit samples and for seeded repairs (cluster).
+        Seed for fit samples, seeded repairs (cluster), MRPC's validation hold-out, the probe's
+        cross-validation folds and ``max_train`` sampling.
     progress : bool
         Progress bars while encoding.
     log : callable, optional
@@ -425,7 +467,7 @@ def evaluate(
     Returns
     -------
     EvaluationResults
-        ``.table()`` (repairs x tasks, Spearman x 100), ``.records``, ``.to_json(path)``.
+        ``.table()`` (repairs x tasks, Spearman or accuracy x 100), ``.records``, ``.to_json(path)``.
     """
     say = log or (lambda _m: None)
     if level not in LEVELS:
@@ -433,7 +475,11 @@ def evaluate(
     specs = parse_transforms(transforms)
     for spec in specs[1:]:
         _make_transform(spec, seed)  # validate every spec before any encoding
-    loaded = _load_tasks(tasks)
+    if max_train is not None and max_train < 2:
+        raise InputError(f"max_train must be at least 2, got {max_train}.")
+    if cv_folds < 2:
+        raise InputError(f"cv_folds must be at least 2, got {cv_folds}.")
+    loaded = _load_tasks(tasks, seed=seed, text_column=text_column, label_column=label_column)
     if not loaded:
         raise InputError("Give at least one task, e.g. --task stsb=PATH.")
     store_cache = _cache_for(cache)
@@ -446,7 +492,8 @@ def evaluate(
     learn_pairs = _learning_pairs(learn_on, loaded) if any(_spec_name(s) == "learned" for s in specs) else None
     word_tasks = [t for t in loaded if isinstance(t, (WordPairs, Analogies))]
     ctx = _Context(m, pool, level, fit_mode, specs, seed, say, restrict_vocab, case_insensitive,
-                   fit_vocab, word_vectors, learn_pairs, word_tasks)
+                   fit_vocab, word_vectors, learn_pairs, word_tasks,
+                   probe_cs=tuple(probe_cs), cv_folds=cv_folds, max_train=max_train)
     fit_sentences = None
     if fit_on is not None and not transductive:
         if isinstance(fit_on, (str, os.PathLike)):
@@ -461,8 +508,12 @@ def evaluate(
             records.extend(ctx.sentence_task(task, fit_sentences))
         elif isinstance(task, WordPairs):
             records.extend(ctx.word_task(task))
+        elif isinstance(task, Classification):
+            records.extend(ctx.classification_task(task))
         else:
             records.extend(ctx.analogy_task(task))
+    for r in records:
+        r.setdefault("metric", "accuracy" if r.get("accuracy") is not None else "spearman")
     settings = {
         **(model_fingerprint(m.obj) if not m.is_static else {"model": m.name, "model_type": "static"}),
         **pool.describe(),
@@ -479,14 +530,39 @@ def evaluate(
         "learn_on": None if learn_pairs is None else learn_pairs["source"],
         "sts_aggregate": "column = pooled 'all' (every sub-set's pairs in one correlation)",
     }
+    if any(isinstance(t, Classification) for t in loaded):
+        settings["probe"] = {
+            "classifier": "sklearn LogisticRegression (L2, lbfgs, unscaled features)",
+            "C_grid": sorted(float(c) for c in probe_cs),
+            "selection": "accuracy on the validation split, else stratified k-fold CV on train; ties to smaller C",
+            "cv_folds": cv_folds,
+            "pair_features": "[u, v, |u - v|, u * v]",
+            "repairs_fitted_on": "the training split only",
+            "max_train": max_train,
+        }
     return EvaluationResults(records, settings)
 
 
-def _load_tasks(tasks: Any) -> list[Task]:
+def _classification_kwargs(kind: str, seed: int, text_column: str | Sequence[str] | None,
+                           label_column: str | None) -> dict[str, Any]:
+    if kind == "mrpc":
+        return {"seed": seed}
+    if kind == "classify":
+        if text_column is not None and not isinstance(text_column, str):
+            raise InputError("A single-sentence labelled task takes one text column.")
+        return {"text_column": text_column, "label_column": label_column}
+    if kind == "classify-pairs":
+        cols = text_column.split(",") if isinstance(text_column, str) else text_column
+        return {"text_columns": None if cols is None else [c.strip() for c in cols], "label_column": label_column}
+    return {}
+
+
+def _load_tasks(tasks: Any, *, seed: int = 0, text_column: str | Sequence[str] | None = None,
+                label_column: str | None = None) -> list[Task]:
     items = list(tasks.items()) if isinstance(tasks, Mapping) else list(tasks)
     out: list[Task] = []
     for item in items:
-        if isinstance(item, (SentencePairs, WordPairs, Analogies)):
+        if isinstance(item, (SentencePairs, WordPairs, Analogies, Classification)):
             out.append(item)
             continue
         if isinstance(item, str):
@@ -495,7 +571,8 @@ def _load_tasks(tasks: Any) -> list[Task]:
                 raise InputError(f"A task is given as NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
             item = (name, path)
         name, path = item
-        out.append(load_task(str(name), path))
+        kind = task_kind(str(name))
+        out.append(load_task(str(name), path, **_classification_kwargs(kind, seed, text_column, label_column)))
     return out
 
 
@@ -550,6 +627,9 @@ class _Context:
     word_source: Any
     learn_pairs: dict[str, Any] | None
     word_tasks: Sequence[Task]
+    probe_cs: tuple[float, ...] = DEFAULT_CS
+    cv_folds: int = DEFAULT_CV_FOLDS
+    max_train: int | None = None
     _fitted: dict[tuple[str, str], Any] = field(default_factory=dict)
     _tables: dict[str, WordTable] = field(default_factory=dict)
 
@@ -688,6 +768,91 @@ class _Context:
                             "aggregate": "mean of sub-sets", "spearman": float(np.mean([s[0] for s in sub_scores])),
                             "pearson": float(np.mean([s[1] for s in sub_scores])), "n": len(task),
                             "in_table": False, **extra})
+        return records
+
+    # ------------------------------------------------------------------ classification
+    def classification_task(self, task: Classification) -> list[dict[str, Any]]:
+        """Probe accuracy before and after each repair; repairs are fitted on the training split."""
+        m, pool = self.m, self.pool
+        train = task.train
+        sample = None
+        if self.max_train is not None and len(train) > self.max_train:
+            rows = _sample_rows(len(train), self.max_train, self.seed)
+            train = LabelledSplit([train.texts[i] for i in rows], [train.labels[i] for i in rows],
+                                  None if train.texts2 is None else [train.texts2[i] for i in rows],
+                                  train.source)
+            if len(set(train.labels)) < 2:
+                raise InputError(f"The {self.max_train} sampled training examples of {task.task} hold one class.")
+            sample = f"{len(train)} of {len(task.train)} training examples (seed {self.seed})"
+        splits = {"train": train, "test": task.test}
+        if task.validation is not None:
+            splits["validation"] = task.validation
+        sents = list(dict.fromkeys(s for sp in splits.values() for s in sp.sentences))
+        pos = {s: i for i, s in enumerate(sents)}
+        index = {name: (np.array([pos[s] for s in sp.texts], dtype=np.int64),
+                        None if sp.texts2 is None else np.array([pos[s] for s in sp.texts2], dtype=np.int64))
+                 for name, sp in splits.items()}
+        train_rows = np.unique(np.concatenate([i for i in index["train"] if i is not None]))
+        desc = f"{task.task}:{task.dataset} training split ({train.source})"
+        if self.fit_mode == "transductive" and any(s != "none" for s in self.specs):
+            self.say(f"  {task.task}: repairs are fitted on the training split (--transductive does not apply)")
+
+        if self.level == "sentence":
+            E = m.sentence_vectors(sents, pool)
+        else:
+            tv = m.tokens(sents, pool)
+            keep = ~tv.special
+            tok_pool = Pooling(pool.name, pool.layers, False, pool.drop_position_zero)
+        records: list[dict[str, Any]] = []
+        for spec in self.specs:
+            if spec == "none":
+                out = E if self.level == "sentence" else pool_tokens(tv, tok_pool)
+                fit_n, fit_desc = 0, None
+            else:
+                if self.level == "sentence":
+                    X = E[train_rows[_sample_rows(len(train_rows), _MAX_FIT_SENTENCES, self.seed)]]
+                    est = self._fit(spec, desc, X, pairs=self._sentence_level_pairs)
+                    out = est.transform(E)
+                else:
+                    owner = np.repeat(np.arange(len(sents)), np.diff(tv.offsets))
+                    fit_rows = np.isin(owner, train_rows) & ~tv.special
+                    if pool.drop_position_zero:
+                        fit_rows &= ~tv.position_zero()
+                    Xall = tv.vectors[fit_rows]
+                    X = Xall[_sample_rows(len(Xall), _MAX_FIT_TOKENS, self.seed)]
+                    est = self._fit(spec, desc + " tokens", X, pairs=self._token_level_pairs)
+                    new = tv.vectors.copy()
+                    new[keep] = est.transform(tv.vectors[keep])
+                    out = pool_tokens(TokenVectors(new, tv.offsets, tv.special), tok_pool)
+                fit_n, fit_desc = int(X.shape[0]), desc
+            out = np.asarray(out, dtype=np.float64)
+
+            def feats(name: str, out: np.ndarray = out) -> np.ndarray:
+                i1, i2 = index[name]
+                return out[i1] if i2 is None else pair_features(out[i1], out[i2])
+
+            val = splits.get("validation")
+            score = probe(feats("train"), train.labels, feats("test"), task.test.labels,
+                          None if val is None else feats("validation"), None if val is None else val.labels,
+                          Cs=self.probe_cs, cv=self.cv_folds, f1=task.f1,
+                          positive_label=task.positive_label, seed=self.seed)
+            records.append({
+                **self._base_record(task, spec),
+                "fit": None if spec == "none" else "inductive",
+                "column": f"{task.task}:{task.dataset}", "subset": None, "aggregate": None,
+                "metric": "accuracy", "accuracy": score.accuracy, "f1": score.f1,
+                "f1_of": (None if not task.f1 else f"label {task.positive_label!r}"
+                          if len(score.classes) == 2 else "macro average"),
+                "spearman": None, "pearson": None, "n": score.n_test, "oov": 0,
+                "n_train": score.n_train, "n_validation": score.n_validation, "n_test": score.n_test,
+                "train_sample": sample, "validation_source": None if val is None else val.source,
+                "selection": score.selection, "C": score.C, "validation_accuracy": score.validation_accuracy,
+                "validation_by_C": {f"{c:g}": v for c, v in score.validation_by_C.items()},
+                "converged": score.converged, "classes": score.classes,
+                "features": "[u, v, |u - v|, u * v]" if task.is_pair else "u",
+                "fit_on": fit_desc, "fit_n": fit_n,
+                "special_tokens": "excluded" if self.level == "token" else pool.special_tokens,
+            })
         return records
 
     # ------------------------------------------------------------------ words

@@ -1,4 +1,4 @@
-"""Containers for evaluation data: sentence pairs, word pairs and analogy questions."""
+"""Containers for evaluation data: sentence pairs, word pairs, analogies and labelled splits."""
 
 from __future__ import annotations
 
@@ -111,4 +111,94 @@ class Analogies:
         return list(dict.fromkeys(w for _, qs in self.sections for q in qs for w in q))
 
 
-Task = SentencePairs | WordPairs | Analogies
+@dataclass
+class LabelledSplit:
+    """One split of a classification task: texts (or text pairs) and their labels.
+
+    Attributes
+    ----------
+    texts : list of str
+        The sentence of each example (the first sentence for pair tasks).
+    labels : list of str
+        Each example's label as written in the file (``"0"``, ``"1"``, ``"positive"``...).
+    texts2 : list of str, optional
+        The second sentence of each example for pair tasks; None for single-sentence tasks.
+    source : str
+        Where the split came from (a file name, or how it was carved from another split).
+    """
+
+    texts: list[str]
+    labels: list[str]
+    texts2: list[str] | None = None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def sentences(self) -> list[str]:
+        """Every sentence of the split, first sides then second sides."""
+        return [*self.texts, *(self.texts2 or [])]
+
+
+@dataclass
+class Classification:
+    """A labelled classification task with train / optional validation / test splits.
+
+    Attributes
+    ----------
+    task : str
+        Task family: ``"sst2"``, ``"mrpc"``, ``"classify"`` or ``"classify-pairs"``.
+    dataset : str
+        Name used as a column label (folder or file stem).
+    train, test : LabelledSplit
+        Training split (classifier and repairs are fitted on it) and test split (scored).
+    validation : LabelledSplit, optional
+        Split on which the regularisation strength is chosen; None means cross-validation on
+        the training split.
+    path : pathlib.Path
+        Where the data came from.
+    f1 : bool
+        Whether F1 is reported beside accuracy (paraphrase tasks).
+    positive_label : str, optional
+        The positive class for binary F1.
+    """
+
+    task: str
+    dataset: str
+    train: LabelledSplit
+    test: LabelledSplit
+    path: Path
+    validation: LabelledSplit | None = None
+    f1: bool = False
+    positive_label: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.test)
+
+    @property
+    def is_pair(self) -> bool:
+        """True for sentence-pair tasks (features [u, v, |u - v|, u * v])."""
+        return self.train.texts2 is not None
+
+    @property
+    def classes(self) -> list[str]:
+        """Sorted labels of the training split."""
+        return sorted(set(self.train.labels))
+
+    @property
+    def splits(self) -> dict[str, LabelledSplit]:
+        """The present splits by name (``train``, ``validation``, ``test``)."""
+        out = {"train": self.train}
+        if self.validation is not None:
+            out["validation"] = self.validation
+        out["test"] = self.test
+        return out
+
+    @property
+    def sentences(self) -> list[str]:
+        """Distinct sentences of every split, in first-seen order."""
+        return list(dict.fromkeys(s for sp in self.splits.values() for s in sp.sentences))
+
+
+Task = SentencePairs | WordPairs | Analogies | Classification

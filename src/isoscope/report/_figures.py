@@ -414,7 +414,7 @@ def plot_silhouette(results: ResultsLike, *, layers: Sequence[int] | None = None
         ax1.set_ylabel("mean silhouette (−1 … 1)")
         ax1.xaxis.get_major_locator().set_params(integer=True)
         if curves:
-            ax1.legend(loc="best")
+            ax1.legend(loc="best", ncols=2 if len(curves) > 4 else 1, fontsize=7.5)
         # Cluster sizes as shares of each layer's sample, largest first.
         for row, (_label, cs) in enumerate(sizes):
             share = np.sort(np.asarray(cs))[::-1] / max(sum(cs), 1.0)
@@ -477,7 +477,7 @@ def plot_lid_distribution(results: ResultsLike) -> Any:
     n = len(res)
     with style():
         fig = _new_figure(
-            max(6.5, min(1.6 + 0.55 * max(len(d[0]) for d in data), 11.0)) if n == 1 else 9.0,
+            max(7.5, min(1.6 + 0.55 * max(len(d[0]) for d in data), 11.0)) if n == 1 else 9.0,
             3.3 * n,
         )
         axes = fig.subplots(n, 1, squeeze=False)[:, 0]
@@ -505,8 +505,18 @@ def plot_lid_distribution(results: ResultsLike) -> Any:
             sizes = sorted({len(v) for v in vals})
             title = f"{mpl_text(names[m])}: LID per point" if n > 1 else "LID per point"
             count = f"{sizes[0]}–{sizes[-1]}" if len(sizes) > 1 else f"{sizes[0]}"
-            note = "; axis cut at the 99th percentile" if cut else ""
-            ax.set_title(f"{title} ({count} points per layer{note})", loc="left")
+            ax.set_title(f"{title} ({count} points per layer)", loc="left")
+            if cut:
+                ax.text(
+                    1.0,
+                    1.01,
+                    "axis cut at the 99th percentile",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="bottom",
+                    fontsize=7.5,
+                    color="#666666",
+                )
             ax.grid(axis="x", visible=False)
     return fig
 

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,47 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not an object).")
     return data
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest whose fields cannot describe a store (hand-edited or damaged)."""
+    for key in ("layers", "hidden_size", "dtype"):
+        if key not in manifest:
+            raise StoreError(f"The manifest of store {root} is damaged (no {key!r}).")
+    if not isinstance(manifest["dtype"], str) or manifest["dtype"] not in _DTYPES:
+        raise StoreError(f"The manifest of store {root} names an unknown dtype.")
+    layers = manifest["layers"]
+    # Layer files are named from these integers, so only small non-negative ones are accepted.
+    if (
+        not isinstance(layers, list)
+        or not layers
+        or not all(_is_count(i) and i < 100_000 for i in layers)
+        or len(set(layers)) != len(layers)
+    ):
+        raise StoreError(
+            f"The manifest of store {root} is damaged "
+            "(layers must be a list of distinct hidden-state indices)."
+        )
+    if not _is_count(manifest["hidden_size"]) or manifest["hidden_size"] == 0:
+        raise StoreError(
+            f"The manifest of store {root} is damaged (hidden_size must be a positive integer)."
+        )
+    if "n_tokens" in manifest and not _is_count(manifest["n_tokens"]):
+        raise StoreError(f"The manifest of store {root} is damaged (n_tokens must be a count).")
+
+
+def _read_progress(root: Path) -> dict[str, int]:
+    progress = _read_json(root / PROGRESS, "progress record")
+    keys = ("n_chunks", "n_tokens", "n_sentences")
+    if not all(_is_count(progress.get(k)) for k in keys):
+        raise StoreError(
+            f"The progress record of store {root} is damaged ({PROGRESS} lacks valid counts)."
+        )
+    return {k: int(progress[k]) for k in keys}
 
 
 class StoreLock:
@@ -182,7 +224,7 @@ class StoreWriter:
             )
         if old.get("complete"):
             return
-        progress = _read_json(self.root / PROGRESS, "progress record")
+        progress = _read_progress(self.root)
         self.n_chunks = int(progress["n_chunks"])
         self.n_tokens = int(progress["n_tokens"])
         self.n_sentences = int(progress["n_sentences"])
@@ -194,8 +236,8 @@ class StoreWriter:
             # Cut rows written after the last commit (a kill mid-chunk).
             os.truncate(path, self.n_tokens * row_bytes)
         for chunk in (self.root / "tokens").glob("chunk_*"):
-            index = int(chunk.name.split("_")[1].split(".")[0])
-            if index >= self.n_chunks or not chunk.name.endswith(".parquet"):
+            match = re.fullmatch(r"chunk_(\d+)\.parquet", chunk.name)
+            if match is None or int(match.group(1)) >= self.n_chunks:
                 chunk.unlink()
 
     # -- writing -----------------------------------------------------------------------------
@@ -312,18 +354,14 @@ class EmbeddingStore:
         if not self.path.is_dir():
             raise StoreError(f"Store {self.path} does not exist or is not a folder.")
         self.manifest = _read_json(self.path / MANIFEST, "manifest")
-        for key in ("layers", "hidden_size", "dtype"):
-            if key not in self.manifest:
-                raise StoreError(f"The manifest of store {self.path} is damaged (no {key!r}).")
-        if self.manifest["dtype"] not in _DTYPES:
-            raise StoreError(f"The manifest of store {self.path} names an unknown dtype.")
+        _check_manifest(self.path, self.manifest)
         if not self.manifest.get("complete"):
             if not allow_incomplete:
                 raise StoreError(
                     f"Store {self.path} is incomplete (its extraction stopped); run the same extract "
                     "command again to resume it."
                 )
-            progress = _read_json(self.path / PROGRESS, "progress record")
+            progress = _read_progress(self.path)
             self.manifest = {**self.manifest, **progress}
         self.layers: list[int] = [int(i) for i in self.manifest["layers"]]
         self.hidden_size = int(self.manifest["hidden_size"])
@@ -388,6 +426,10 @@ class EmbeddingStore:
                     import pyarrow as pa
 
                     chunks = sorted((self.path / "tokens").glob("chunk_*.parquet"))
+                    if not chunks:
+                        raise StoreError(
+                            f"Store {self.path} is damaged: its token table {TOKENS} is missing."
+                        )
                     table = add_word_frequencies(pa.concat_tables([pq.read_table(c) for c in chunks]))
             except (OSError, ValueError) as exc:
                 raise StoreError(f"The token table of store {self.path} is damaged ({exc}).") from None

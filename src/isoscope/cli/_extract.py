@@ -51,6 +51,10 @@ def summary(store: object) -> str:
         f"dtype       {m.get('dtype')}",
         f"complete    {m.get('complete')}",
     ]
+    info = m.get("corpus_info")
+    replaced = info.get("invalid_utf8_replaced") if isinstance(info, dict) else None
+    if replaced:
+        lines.append(f"warning     {replaced} invalid UTF-8 byte(s) in the corpus were replaced by U+FFFD")
     v = m.get("versions") or {}
     if v:
         lines.append("versions    " + ", ".join(f"{k} {val}" for k, val in sorted(v.items())))

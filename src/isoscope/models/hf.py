@@ -253,6 +253,13 @@ def _model_max_length(tokenizer: Any, config: Any) -> int:
     return min(limits) if limits else 512
 
 
+#: Files that hold a tokenizer's vocabulary (fast JSON, WordPiece, BPE, SentencePiece).
+_TOKENIZER_FILES = (
+    "tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
 def load_hf(
     path_or_name: str | os.PathLike[str],
     *,
@@ -296,6 +303,12 @@ def load_hf(
         if gguf_file is None and not (local / "config.json").is_file():
             raise ModelNotAvailableError(
                 f"Model folder {source} has no config.json, so it is not a Hugging Face model folder."
+            )
+        # Without tokenizer files transformers builds an empty tokenizer that maps every word
+        # to the unknown token, which would silently fill a store with [UNK] vectors.
+        if gguf_file is None and not any((local / f).is_file() for f in _TOKENIZER_FILES):
+            raise ModelNotAvailableError(
+                f"Model folder {source} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...)."
             )
         source = str(local)
     extra: dict[str, Any] = {"trust_remote_code": trust_remote_code}

@@ -100,7 +100,13 @@ def _read_word2vec_binary(path: Path) -> tuple[list[str], np.ndarray]:
         header = fh.readline().split()
         if len(header) != 2:
             raise InputError(f"{path} does not start with a word2vec 'V d' header.")
-        vocab, dim = int(header[0]), int(header[1])
+        try:
+            vocab, dim = int(header[0]), int(header[1])
+        except ValueError:
+            raise InputError(f"{path} does not start with a word2vec 'V d' header.") from None
+        # Each entry needs at least a one-byte word, a space and d float32 values.
+        if vocab < 1 or dim < 1 or vocab * (4 * dim + 2) > path.stat().st_size:
+            raise InputError(f"The word2vec header of {path} ({vocab} x {dim}) does not fit the file.")
         words: list[str] = []
         matrix = np.empty((vocab, dim), dtype=np.float32)
         for i in range(vocab):
@@ -168,9 +174,19 @@ def load_static(
     if kind == "npy":
         if vocab is None:
             raise InputError("A .npy embedding matrix needs a vocabulary file (one word per line).")
-        matrix = np.load(path, allow_pickle=False)
-        with open(vocab, encoding="utf-8") as fh:
-            words = [line.rstrip("\n") for line in fh]
+        try:
+            matrix = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(f"Could not read {path} as a .npy array ({exc}).") from None
+        if not isinstance(matrix, np.ndarray) or matrix.dtype.kind not in "iuf":
+            raise InputError(f"{path} must hold a numeric (integer or float) matrix.")
+        try:
+            with open(vocab, encoding="utf-8") as fh:
+                words = [line.rstrip("\n") for line in fh]
+        except FileNotFoundError:
+            raise InputError(f"The vocabulary file {vocab} does not exist.") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"The vocabulary file {vocab} is not UTF-8 text ({exc.reason}).") from None
         words = words[: len(words) - (1 if words and words[-1] == "" else 0)]
     elif kind == "word2vec-binary":
         words, matrix = _read_word2vec_binary(path)

@@ -203,3 +203,14 @@ def test_cli_labelled_csv_columns_and_bad_labels(tmp_path, glove_txt):
     bad = runner.invoke(app, ["evaluate", "--model", str(glove_txt), "--task", f"classify={d}",
                               "--text-column", "body", "--label-column", "verdict"])
     assert bad.exit_code == 2 and "'maybe' that the training split never shows" in bad.output
+
+
+def test_fit_on_a_classification_task_uses_its_training_split(encoder, tmp_path):
+    d = write_sst2(tmp_path / "sst-2")
+    pairs = tmp_path / "mine.tsv"
+    pairs.write_text("sentence1\tsentence2\tscore\ncat dog\tdog cat\t5\nred car\tblue fruit\t1\nking\tqueen\t3\n",
+                     encoding="utf-8")
+    res = evaluate(encoder, {"pairs": pairs}, transforms="center", fit_on=f"sst2={d}", cache=False)
+    row = next(r for r in res.records if r["transform"] == "center")
+    assert row["fit_on"] == "sst2:sst-2 (training split)"
+    assert row["fit_n"] == len(set(load_sst2(d).train.texts))

@@ -421,7 +421,8 @@ def evaluate(
         table name or file (``glove-50d``, ``.txt``/``.bin``/``.npy``), or a loaded object.
     tasks : mapping or sequence
         ``{"stsb": path, ...}``, ``[("wordsim", path), ...]`` or loaded task objects
-        (see :func:`load_task` for the names).
+        (see :func:`load_task` for the names; ``sst2``, ``mrpc``, ``classify`` and
+        ``classify-pairs`` are scored by the logistic-regression probe of :func:`probe`).
     transforms : str or sequence of str
         Repair specs for :func:`isoscope.transforms.from_spec`; ``none`` is always included.
     pooling, layer, include_special, drop_position_zero

@@ -260,8 +260,8 @@ def load_sst2(path: PathLike) -> Classification:
     files = split_files(path, "SST-2")
     splits: dict[str, LabelledSplit] = {}
     for name, f in files.items():
-        _, rows = _read_rows(f, "\t", csv.QUOTE_NONE)
-        if rows and "label" not in [h.strip().lower() for h in rows[0][1]]:
+        first = next((line for _, line in _lines(f) if line.strip()), None)
+        if first is not None and "label" not in [h.strip().lower() for h in first.split("\t")]:
             raise InputError(
                 f"The SST-2 {name} file {f} has no label column; GLUE's SST-2 test split is "
                 "unlabelled, so use the GLUE dev set as the test file."

@@ -115,12 +115,12 @@ def make_results(
             }
             for name, params, fit in (
                 ("abtt", {"n_components": 3}, "inductive"),
-                ("whitening", {}, "transductive"),
+                ("whiten", {}, "transductive"),
             )
         ]
     if evaluation:
         rows = []
-        for tr, fit in (("none", None), ("abtt", "inductive"), ("whitening", "transductive")):
+        for tr, fit in (("none", None), ("abtt", "inductive"), ("whiten", "transductive")):
             for task, ds in (("sts", "stsb-test"), ("wordsim", "EN-SIMLEX-999")):
                 rows.append(
                     {

@@ -74,7 +74,7 @@ def test_report_renders_in_headless_chromium(browser, evil_report, tmp_path):
     time.sleep(1.0)  # let WebGL draw the 3-D scene
     state = browser.evaluate(PLOT_STATE)
 
-    assert len(state["images"]) == 7
+    assert len(state["images"]) == 8
     for img in state["images"]:
         assert img["complete"] and img["natural"] > 200, img
         assert img["size"][0] > 200 and img["size"][1] > 100, img

@@ -48,26 +48,24 @@ def test_compare_reports_user_errors_in_one_sentence(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_two_models_then_compare(tiny_bert, tiny_gpt2, corpus_file, tmp_path):
+def test_run_then_compare(tiny_bert, corpus_file, tmp_path, make_results, build_store):
     pairs = tmp_path / "pairs.tsv"
+    rows = [
+        ("a cat sat on a mat .", 4.5),
+        ("the dog chased the cat .", 2.0),
+        ("isotropy means every direction is equally likely .", 0.2),
+        ("the cat sat .", 3.8),
+        ("language models map words to vectors .", 0.5),
+    ]
     lines = ["sentence1\tsentence2\tscore"] + [
-        f"the cat sat on the mat .\t{s}\t{sc}"
-        for s, sc in (
-            ("a cat sat on a mat .", 4.5),
-            ("the dog chased the cat .", 2.0),
-            ("isotropy means every direction is equally likely .", 0.2),
-            ("the cat sat .", 3.8),
-            ("language models map words to vectors .", 0.5),
-        )
+        f"the cat sat on the mat .\t{a}\t{b}" for a, b in rows
     ]
     pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / "runs"
+    run_dir = tmp_path / "runs" / "bert"
     args = [
         "run",
         "--model",
         str(tiny_bert),
-        "--model",
-        str(tiny_gpt2),
         "--corpus",
         f"text:{corpus_file}",
         "--max-tokens",
@@ -80,38 +78,50 @@ def test_run_two_models_then_compare(tiny_bert, tiny_gpt2, corpus_file, tmp_path
         f"pairs={pairs}",
         "--fit-on",
         "corpus",
+        "--word",
+        "cat",
         "--seed",
         "3",
         "--out",
-        str(out),
+        str(run_dir),
         "--no-progress",
     ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    for name in ("tiny-bert", "tiny-gpt2"):
-        run_dir = out / name
-        results = json.loads((run_dir / "results.json").read_text())
-        assert results["run"]["seed"] == 3 and results["run"]["layer"] == 3
-        assert len(results["layers"]) == 4
-        (tr,) = results["transforms"]
-        assert tr["layer"] == 3 and tr["fit"] == "inductive"
-        assert {r["transform"] for r in results["evaluation"]} == {"none", "abtt:n_components=2"}
-        html = (run_dir / "report.html").read_text()
-        assert 'id="clouds"' in html and 'id="evaluation"' in html and 'id="repairs-0"' in html
-        assert "run.fit_on" in html and "could not be drawn" not in html
-        assert (run_dir / "figures" / "layer_curves.svg").exists()
-        assert (run_dir / "store" / "manifest.json").exists()
-    compare_html = (out / "report.html").read_text()
-    assert "relative depth" not in compare_html  # the axis label lives in the PNG
-    assert "<h3>tiny-bert</h3>" in compare_html and "<h3>tiny-gpt2</h3>" in compare_html
-    assert f"report   {out / 'tiny-bert' / 'report.html'}" in res.output
+    assert f"report   {run_dir / 'report.html'}" in res.output
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["run"]["seed"] == 3 and results["run"]["layer"] == 3
+    assert results["run"]["fit_on"] == "corpus" and results["settings"]["seed"] == 3
+    assert len(results["layers"]) == 4
+    (tr,) = results["transforms"]
+    assert tr["layer"] == 3 and tr["fit"] == "inductive"
+    assert {r["transform"] for r in results["evaluation"]} == {"none", "abtt:n_components=2"}
+    html = (run_dir / "report.html").read_text()
+    for sid in ("clouds", "evaluation", "repairs-0", "trajectories"):
+        assert f'id="{sid}"' in html, sid
+    assert "Words followed: cat" in html and "run.fit_on" in html
+    assert "could not be drawn" not in html and "Not available" not in html
+    assert (run_dir / "figures" / "layer_curves.svg").exists()
+    assert (run_dir / "store" / "manifest.json").exists()
 
+    # A second run finds the complete store and reuses it instead of extracting again.
+    manifest = run_dir / "store" / "manifest.json"
+    before = manifest.stat().st_mtime_ns
+    res = runner.invoke(app, [a for a in args if a not in ("--task", f"pairs={pairs}")])
+    assert res.exit_code == 0, res.output
+    assert manifest.stat().st_mtime_ns == before
+
+    # compare: the real run beside a synthetic one (its own store), by folder or by file.
+    other = tmp_path / "runs" / "gpt"
+    other.mkdir()
+    build_store(other / "store", n_layers=13, model="tiny-gpt")
+    (other / "results.json").write_text(json.dumps(make_results(13, 1, "tiny-gpt")))
     res = runner.invoke(
         app,
         [
             "compare",
-            str(out / "tiny-bert"),
-            str(out / "tiny-gpt2" / "results.json"),
+            str(run_dir),
+            str(other / "results.json"),
             "--out",
             str(tmp_path / "cmp"),
             "--title",
@@ -121,11 +131,5 @@ def test_run_two_models_then_compare(tiny_bert, tiny_gpt2, corpus_file, tmp_path
     assert res.exit_code == 0, res.output
     html = (tmp_path / "cmp" / "report.html").read_text()
     assert "<title>isoscope — bert &lt;vs&gt; gpt</title>" in html
+    assert "<h3>tiny-bert</h3>" in html and "<h3>tiny-gpt</h3>" in html
     assert 'id="clouds"' in html  # both stores were found and opened
-
-    # A second run reuses the complete stores instead of extracting again.
-    manifest = out / "tiny-bert" / "store" / "manifest.json"
-    before = manifest.stat().st_mtime_ns
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, res.output
-    assert manifest.stat().st_mtime_ns == before

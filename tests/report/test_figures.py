@@ -144,7 +144,7 @@ def test_transform_panels_before_and_after_values(make_results):
         heights, [t0["before"]["isoscore"], t0["after"]["isoscore"], t1["after"]["isoscore"]]
     )
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == ["original", "abtt(n_components=3) [inductive]", "whitening [transductive]"]
+    assert legend == ["original", "abtt(n_components=3) [inductive]", "whiten [transductive]"]
     with pytest.raises(InputError):
         plot_transform_panels(make_results(2, transforms=False))
 
@@ -152,7 +152,7 @@ def test_transform_panels_before_and_after_values(make_results):
 def test_evaluation_table_rows_repairs_columns_tasks(make_results):
     res = make_results(2)
     table = evaluation_table(res)
-    assert list(table.index) == ["none", "abtt [inductive]", "whitening [transductive]"]
+    assert list(table.index) == ["none", "abtt [inductive]", "whiten [transductive]"]
     assert list(table.columns) == ["sts / stsb-test", "wordsim / EN-SIMLEX-999"]
     row = next(r for r in res["evaluation"] if r["transform"] == "abtt" and r["task"] == "wordsim")
     # Correlations stored in -1..1 are shown x 100.

@@ -54,6 +54,7 @@ def test_report_has_every_section_and_writes_figure_files(evil_report):
             "lid_distribution",
             "word_trajectories",
             "repairs",
+            "repairs_clouds",
         )
     )
     assert html.count('<img src="data:image/png;base64,') == len(figures)

@@ -907,8 +907,9 @@ def plot_transform_panels(
             ax.margins(y=0.15)
         for idx in range(len(keys), nrows * ncols):
             axes[idx // ncols][idx % ncols].set_visible(False)
-        handles = [Patch(color=c, label=mpl_text(n)) for n, c, _ in bars]
-        _legend_below(fig, handles, [h.get_label() for h in handles], None)
+        names = [mpl_text(n) for n, _, _ in bars]
+        handles = [Patch(color=c, label=n) for n, (_, c, _) in zip(names, bars, strict=True)]
+        _legend_below(fig, handles, names, None)
     return fig
 
 

@@ -266,9 +266,7 @@ def _evaluation_view(results: Mapping[str, Any]) -> dict[str, Any] | None:
                 extra[k].loc[repair, task] if task in extra[k] else None
                 for k in ("pearson", "n", "oov")
             )
-            title = (
-                f"Pearson {_fmt(float(p)) if finite(p) else '—'}; n = {_fmt(n)}; OOV = {_fmt(oov)}"
-            )
+            title = f"Pearson {_fmt(p) if finite(p) else '—'}; n = {_fmt(n)}; OOV = {_fmt(oov)}"
             cells.append({"text": f"{float(v):.1f}", "cls": cls, "title": title})
         rows.append({"repair": repair, "cells": cells})
     return {"columns": list(table.columns), "rows": rows}
@@ -337,13 +335,10 @@ def _as_list(x: Any, n: int) -> list[Any]:
     return [x] + [None] * (n - 1)
 
 
-def _sampling(results: Mapping[str, Any]) -> dict[str, bool]:
-    """The token filter the analysis used, so the views show the same kind of tokens."""
+def _sampling(results: Mapping[str, Any]) -> tuple[bool, bool]:
+    """``include_special, drop_position_zero`` as the analysis used them."""
     st = results.get("settings") or {}
-    return {
-        "include_special": bool(st.get("include_special", False)),
-        "drop_position_zero": bool(st.get("drop_position_zero", False)),
-    }
+    return bool(st.get("include_special", False)), bool(st.get("drop_position_zero", False))
 
 
 def _default_cloud_layers(store: Any, chosen: int | None) -> list[int]:
@@ -450,7 +445,7 @@ def write_report(
 
         def clouds() -> list[dict[str, Any]]:
             cl: list[TokenCloud] = []
-            for s, name in zip(stores, names, strict=True):
+            for s, name, r in zip(stores, names, res, strict=True):
                 if s is None:
                     continue
                 lays = (
@@ -461,8 +456,15 @@ def write_report(
                     else [s.layers[-1]]
                 )
                 for lay in lays:
+                    special, pos0 = _sampling(r)
                     c = token_cloud(
-                        s, lay, n=cloud_n, seed=seed, n_components=3, **_sampling(res[0])
+                        s,
+                        lay,
+                        n=cloud_n,
+                        seed=seed,
+                        n_components=3,
+                        include_special=special,
+                        drop_position_zero=pos0,
                     )
                     c.title = name
                     cl.append(c)
@@ -541,7 +543,19 @@ def write_report(
                     )
                 ]
                 if s is not None:
-                    cl = repair_clouds(s, r["transforms"], n=cloud_n, seed=seed, **_sampling(r))
+                    special, pos0 = _sampling(r)
+                    try:
+                        cl = repair_clouds(
+                            s,
+                            r["transforms"],
+                            n=cloud_n,
+                            seed=seed,
+                            include_special=special,
+                            drop_position_zero=pos0,
+                        )
+                    except InputError as exc:  # e.g. a repair this version cannot rebuild
+                        items.append({"kind": "note", "text": f"Token views not drawn: {exc}"})
+                        cl = []
                     if len(cl) > 1:
                         items.append(
                             b.image(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies.
 PALETTE: tuple[str, ...] = (
@@ -23,7 +24,7 @@ PALETTE: tuple[str, ...] = (
     "#000000",  # black
     "#F0E442",  # yellow (last: low contrast on white)
 )
-LINESTYLES: tuple[str, ...] = ("-", "--", ":", "-.")
+LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.")
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P")
 #: Perceptually uniform and colour-blind safe; used for word frequency.
 SEQUENTIAL_CMAP = "viridis"
@@ -58,7 +59,7 @@ def style() -> Iterator[None]:
     """Temporarily apply the isoscope matplotlib style."""
     import matplotlib
 
-    with matplotlib.rc_context(RC_PARAMS):
+    with matplotlib.rc_context(cast(Any, RC_PARAMS)):
         yield
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from isoscope.errors import InputError, StoreError
-from isoscope.store import MANIFEST, EmbeddingStore, StoreWriter
+from isoscope.store import EmbeddingStore, StoreWriter, is_foreign_folder
 
 
 @dataclass
@@ -259,7 +259,7 @@ def extract(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StoreError(f"Output {out} exists and is not a folder.")
-    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not (out / MANIFEST).exists():
+    if is_foreign_folder(out):
         raise StoreError(f"Output folder {out} is not empty and is not an isoscope store.")
     text = corpus if isinstance(corpus, Corpus) else load_corpus(str(corpus), max_sentences=max_sentences)
     if isinstance(corpus, Corpus) and max_sentences is not None:

@@ -18,6 +18,7 @@ a store killed at any moment continues where it stopped and finishes byte-identi
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -66,6 +67,36 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not an object).")
     return data
+
+
+#: What a store creation can leave before its manifest exists (a crash at that moment).
+_CREATION_LEFTOVERS = {".lock", MANIFEST + ".tmp"}
+
+
+def is_foreign_folder(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` is a folder holding files but not an isoscope store (or its start)."""
+    root = Path(root)
+    if not root.is_dir() or (root / MANIFEST).exists():
+        return False
+    return any(p.name not in _CREATION_LEFTOVERS for p in root.iterdir())
+
+
+class StoreWriteError(StoreError):
+    """The disk refused a write (full, over quota, file too large, read-only)."""
+
+    exit_code = 3
+
+
+@contextlib.contextmanager
+def _disk_errors(root: Path) -> Iterator[None]:
+    """Turn an OS write failure into one sentence that names the store and how to go on."""
+    try:
+        yield
+    except OSError as exc:
+        hint = ""
+        if exc.errno in {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}:
+            hint = "; free some space and run the same command again to resume it"
+        raise StoreWriteError(f"Could not write store {root}: {exc.strerror or exc}{hint}.") from None
 
 
 def _is_count(value: Any) -> bool:
@@ -185,24 +216,36 @@ class StoreWriter:
         """Lock the folder and create a new store or prepare to resume an unfinished one."""
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"Output {self.root} exists and is not a folder.")
-        existing = self.root.exists() and any(p.name != ".lock" for p in self.root.iterdir())
-        if existing and not (self.root / MANIFEST).exists():
+        if is_foreign_folder(self.root):
             raise StoreError(f"Output folder {self.root} is not empty and is not an isoscope store.")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.lock.acquire()
+        with _disk_errors(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.lock.acquire()
         try:
-            if existing:
-                self._prepare_resume()
-            else:
-                (self.root / "layers").mkdir()
-                (self.root / "tokens").mkdir()
-                for layer in self.layers:
-                    _layer_file(self.root, layer).touch()
-                _atomic_write_json(self.root / PROGRESS, {"n_chunks": 0, "n_tokens": 0, "n_sentences": 0})
-                _atomic_write_json(self.root / MANIFEST, {**self.manifest, "complete": False})
+            with _disk_errors(self.root):
+                self._open_locked()
         except BaseException:
             self.lock.release()
             raise
+
+    def _open_locked(self) -> None:
+        if (self.root / MANIFEST).exists():
+            self._prepare_resume()
+        else:
+            # The manifest goes first, so a crash at any later moment leaves a store that the
+            # same command resumes (rather than a folder it refuses as foreign).
+            _atomic_write_json(self.root / MANIFEST, {**self.manifest, "complete": False})
+            self._start()
+
+    def _start(self) -> None:
+        """Create (or reset) the empty layer files, chunk folder and progress record."""
+        (self.root / "layers").mkdir(exist_ok=True)
+        (self.root / "tokens").mkdir(exist_ok=True)
+        for chunk in (self.root / "tokens").glob("chunk_*"):
+            chunk.unlink()
+        for layer in self.layers:
+            _layer_file(self.root, layer).write_bytes(b"")
+        _atomic_write_json(self.root / PROGRESS, {"n_chunks": 0, "n_tokens": 0, "n_sentences": 0})
 
     def close(self) -> None:
         """Release the lock (the store stays resumable if not finalised)."""
@@ -223,6 +266,16 @@ class StoreWriter:
                 "use a new --out folder."
             )
         if old.get("complete"):
+            # A crash between marking the store complete and removing the chunk files.
+            for leftover in (self.root / "tokens").glob("chunk_*"):
+                leftover.unlink()
+            with contextlib.suppress(OSError):
+                (self.root / "tokens").rmdir()
+                (self.root / PROGRESS).unlink()
+            return
+        if not (self.root / PROGRESS).exists():
+            # Creation stopped between the manifest and the progress record: nothing committed.
+            self._start()
             return
         progress = _read_progress(self.root)
         self.n_chunks = int(progress["n_chunks"])
@@ -253,6 +306,10 @@ class StoreWriter:
         n_sentences : int
             Sentences in the chunk.
         """
+        with _disk_errors(self.root):
+            self._append(arrays, tokens, n_sentences)
+
+    def _append(self, arrays: dict[int, np.ndarray], tokens: Any, n_sentences: int) -> None:
         import pyarrow.parquet as pq
 
         n_rows = tokens.num_rows
@@ -279,6 +336,10 @@ class StoreWriter:
 
     def finalize(self, extra: dict[str, Any] | None = None) -> EmbeddingStore:
         """Write the full token table with word frequencies and mark the store complete."""
+        with _disk_errors(self.root):
+            return self._finalize(extra)
+
+    def _finalize(self, extra: dict[str, Any] | None) -> EmbeddingStore:
         import pyarrow as pa
         import pyarrow.parquet as pq
 

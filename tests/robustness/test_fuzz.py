@@ -245,15 +245,15 @@ def test_fuzz_store_manifest(base_store: Path) -> None:
             if progress is not None:
                 (path / "progress.json").write_text(json.dumps(progress))
             for allow_incomplete in (False, True):
-                store = _loads_or_one_sentence(lambda: open_store(path, allow_incomplete=allow_incomplete))
+                store = _loads_or_one_sentence(lambda a=allow_incomplete: open_store(path, allow_incomplete=a))
                 if store is None:
                     continue
                 for layer in store.layers:
-                    data = _loads_or_one_sentence(lambda: store.layer(layer))
+                    data = _loads_or_one_sentence(lambda s=store, i=layer: s.layer(i))
                     if data is not None:
                         assert data.shape == (store.n_tokens, store.hidden_size)
                         # Whatever the manifest says, reads stay inside the store folder.
                         assert Path(data.filename).resolve().is_relative_to(path.resolve())
-                _loads_or_one_sentence(lambda: store.tokens())
+                _loads_or_one_sentence(store.tokens)
 
     check()

@@ -232,3 +232,12 @@ def test_evaluation_table_reads_evaluate_records():
     assert table.loc["none", "analogy:google"] == pytest.approx(33.3)
     assert table.loc["abtt [inductive]", "sts12 (all)"] == 63.5
     assert np.isnan(table.loc["abtt [inductive]", "analogy:google"])
+
+
+def test_accepts_analysis_result_objects(make_results):
+    class Result:  # stands in for isoscope.metrics.AnalysisResult
+        def to_dict(self):
+            return make_results(3)
+
+    fig = plot_layer_curves(Result(), measures=["lid_mle"])
+    assert [ax.get_title(loc="left") for ax in visible_axes(fig)] == ["Local intrinsic dimension"]

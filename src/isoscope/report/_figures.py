@@ -42,10 +42,12 @@ def _new_figure(width: float, height: float) -> Any:
 
 
 def _results_list(results: ResultsLike) -> list[Mapping[str, Any]]:
+    if hasattr(results, "to_dict"):  # an AnalysisResult
+        results = results.to_dict()
     if isinstance(results, Mapping):
         out = [results]
     else:
-        out = list(results)
+        out = [r.to_dict() if hasattr(r, "to_dict") else r for r in results]
     if not out:
         raise InputError("No results were given to plot.")
     for r in out:

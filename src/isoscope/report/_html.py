@@ -367,8 +367,9 @@ def write_report(
 
     Parameters
     ----------
-    results : dict or sequence of dict
-        ``results.json`` content (see ``notes/results_schema``); several dicts give a comparison
+    results : dict, AnalysisResult or a sequence of them
+        ``results.json`` content (``analyze(...).to_dict()`` plus optional ``evaluation``);
+        several give a comparison
         with layer axes normalised to depth.
     out_dir : path
         Folder for ``report.html`` and ``figures/``; created if needed.

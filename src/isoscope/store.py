@@ -480,6 +480,8 @@ class EmbeddingStore:
 
         if self._tokens is None:
             path = self.path / TOKENS
+            if path.exists() and not path.resolve().is_relative_to(self.path.resolve()):
+                raise StoreError(f"The token table of store {self.path} points outside the store.")
             try:
                 if path.exists():
                     table = pq.read_table(path)

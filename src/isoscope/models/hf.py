@@ -320,11 +320,21 @@ def load_hf(
         model = AutoModel.from_pretrained(source, config=config, **extra)
     except (OSError, ValueError, EnvironmentError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "custom code" in first and not trust_remote_code:
+            raise ModelNotAvailableError(
+                f"Model {source!r} ships its own code, which isoscope runs only with "
+                "--trust-remote-code (trust_remote_code=True); check that code first."
+            ) from None
         raise ModelNotAvailableError(
             f"Could not load model {source!r} (no bundled short name, local folder or reachable hub "
             f"copy matched): {first}"
         ) from None
     except Exception as exc:  # corrupt weights surface as many exception types
+        if type(exc).__name__ == "UnpicklingError":
+            raise ModelNotAvailableError(
+                f"Model {source!r} has a pickle checkpoint that holds more than plain weights; "
+                "isoscope never unpickles code, so convert it to safetensors where it is trusted."
+            ) from None
         raise ModelNotAvailableError(
             f"Could not load model {source!r}: its files look damaged ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''})."

@@ -105,6 +105,30 @@ def test_damaged_model_folder_is_one_sentence(tiny_bert, corpus_file, tmp_path, 
     assert not (tmp_path / "s" / MANIFEST).exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--device", "banana", r"Device 'banana' is not available here"),
+        ("--device", "cuda:99", r"Device 'cuda:99' is not available here"),
+        ("--max-length", "1", r"--max-length for .* must be 3\.\.64 tokens, not 1"),
+        ("--max-length", "0", r"must be 3\.\.64 tokens, not 0"),
+        ("--max-length", "100000", r"must be 3\.\.64 tokens, not 100000"),
+    ],
+)
+def test_impossible_device_or_length_is_one_sentence(tiny_bert, corpus_file, tmp_path, one_sentence,
+                                                     option, value, message) -> None:
+    one_sentence(_extract(tiny_bert, corpus_file, tmp_path / "s", option, value), message)
+    assert not (tmp_path / "s" / MANIFEST).exists()
+
+
+def test_shortest_max_length_truncates_every_sentence(tiny_bert, corpus_file, tmp_path) -> None:
+    r = _extract(tiny_bert, corpus_file, tmp_path / "s", "--max-length", "3")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "s" / MANIFEST).read_text())
+    assert manifest["n_tokens"] == 3 * manifest["n_sentences"] == 75
+    assert manifest["n_truncated"] == 25
+
+
 def test_model_path_that_is_a_file_is_one_sentence(corpus_file, tmp_path, one_sentence) -> None:
     weights = tmp_path / "model.gguf"
     weights.write_bytes(b"GGUF\x03\x00\x00\x00" + os.urandom(64))

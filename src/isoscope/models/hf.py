@@ -106,6 +106,8 @@ class HFEncoder:
             or config.model_type in {"gpt2", "llama", "gemma", "gemma2", "gemma3_text", "mistral",
                                      "qwen2", "qwen3", "phi", "phi3", "gpt_neox", "opt", "falcon"}
         )
+        if max_length is not None:
+            _check_max_length(int(max_length), tokenizer, config, name)
         limit = max_length or _model_max_length(tokenizer, config)
         self.max_length = int(limit)
         if tokenizer.pad_token is None:
@@ -240,16 +242,32 @@ class HFEncoder:
         )
 
 
+def _position_limit(config: Any) -> int | None:
+    pos = getattr(config, "max_position_embeddings", None)
+    if not pos:
+        return None
+    # RoBERTa-style models reserve two positions for the padding offset.
+    return int(pos) - (2 if config.model_type in {"roberta", "xlm-roberta", "camembert"} else 0)
+
+
+def _check_max_length(max_length: int, tokenizer: Any, config: Any, name: str) -> None:
+    """A requested length must hold the special tokens plus one token, and fit the positions."""
+    low = int(tokenizer.num_special_tokens_to_add(pair=False)) + 1
+    high = _position_limit(config)
+    if max_length < low or (high is not None and max_length > high):
+        span = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise InputError(f"--max-length for {name} must be {span} tokens, not {max_length}.")
+
+
 def _model_max_length(tokenizer: Any, config: Any) -> int:
     """A sane maximum input length: the tokenizer's unless it is a placeholder, capped by positions."""
     limits = []
     tok_max = getattr(tokenizer, "model_max_length", None)
     if tok_max and tok_max < 1_000_000:
         limits.append(int(tok_max))
-    pos = getattr(config, "max_position_embeddings", None)
+    pos = _position_limit(config)
     if pos:
-        # RoBERTa-style models reserve two positions for the padding offset.
-        limits.append(int(pos) - (2 if config.model_type in {"roberta", "xlm-roberta", "camembert"} else 0))
+        limits.append(pos)
     return min(limits) if limits else 512
 
 
@@ -346,6 +364,10 @@ def load_hf(
     if getattr(config, "hidden_size", None) is None or getattr(config, "num_hidden_layers", None) is None:
         raise ModelNotAvailableError(f"Model {source!r} does not declare hidden_size and num_hidden_layers.")
     model.eval()
-    model.to(device)
+    try:
+        model.to(torch.device(device))
+    except (AssertionError, RuntimeError) as exc:  # unknown device string, no CUDA build or GPU
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"Device {device!r} is not available here ({first}).") from None
     return HFEncoder(model, tokenizer, name=name or source, source=source, device=device,
                      max_length=max_length)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from isoscope.errors import InputError, StoreError
-from isoscope.store import EmbeddingStore, StoreWriter, is_foreign_folder
+from isoscope.store import EmbeddingStore, StoreWriter, fit_dtype, is_foreign_folder
 
 
 @dataclass
@@ -133,7 +133,9 @@ def _encode_chunk(
         batch = encoder.encode([sentences[i] for i in idx], layers=layers)
         mask = batch.attention_mask.bool()
         real_len = mask.sum(dim=1).tolist()
-        flat = {layer: batch.hidden_states[layer][mask].numpy().astype(dtype) for layer in layers}
+        flat = {
+            layer: fit_dtype(batch.hidden_states[layer][mask].numpy(), dtype, layer) for layer in layers
+        }
         ids = batch.input_ids[mask].tolist()
         special = batch.special_mask[mask].tolist()
         offset = 0

@@ -313,10 +313,14 @@ class StoreWriter:
         import pyarrow.parquet as pq
 
         n_rows = tokens.num_rows
+        blocks = {}
         for layer in self.layers:
-            block = np.ascontiguousarray(arrays[layer], dtype=self.dtype)
+            # Checked before anything is written, so a store never holds NaN or Inf vectors.
+            block = fit_dtype(arrays[layer], self.dtype, layer)
             if block.shape != (n_rows, self.hidden_size):
                 raise StoreError(f"Chunk of layer {layer} has shape {block.shape}, expected ({n_rows}, {self.hidden_size}).")
+            blocks[layer] = block
+        for layer, block in blocks.items():
             with open(_layer_file(self.root, layer), "r+b") as fh:
                 fh.seek(self.n_tokens * self.hidden_size * self.dtype.itemsize)
                 fh.write(block.tobytes())
@@ -366,6 +370,35 @@ class StoreWriter:
             (self.root / "tokens").rmdir()
             (self.root / PROGRESS).unlink()
         return EmbeddingStore(self.root)
+
+
+def fit_dtype(source: Any, dtype: Any, layer: int) -> np.ndarray:
+    """Cast a layer block to the storage type, refusing NaN/Inf and values the type cannot hold.
+
+    Raises
+    ------
+    InputError
+        One sentence naming the layer: non-finite model output, or values beyond the range of
+        ``dtype`` (float16 tops out at 65504) with the fix.
+    """
+    source = np.asarray(source)
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        block = np.ascontiguousarray(source, dtype=dtype)
+    finite = np.isfinite(block)
+    if finite.all():
+        return block
+    if np.isfinite(source).all():
+        raise InputError(
+            f"Layer {layer} holds values beyond the {dtype.name} range (largest |x| = "
+            f"{float(np.abs(source).max()):.3g}); extract again with --dtype float32 into a new "
+            "--out folder."
+        )
+    bad = int((~finite.all(axis=1)).sum()) if finite.ndim == 2 else int((~finite).sum())
+    rows = source.shape[0] if source.ndim else 1
+    raise InputError(
+        f"Layer {layer} holds NaN or Inf values in {bad} of {rows} vectors, so it cannot be stored."
+    )
 
 
 def add_word_frequencies(table: Any) -> Any:

@@ -265,12 +265,45 @@ def test_damaged_progress_record_is_one_sentence(tmp_path, one_sentence) -> None
 # ------------------------------------------------------------------------------ vectors
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_non_finite_vectors_are_one_sentence(tmp_path, one_sentence, value) -> None:
+    from isoscope.errors import InputError
+
     X = np.random.default_rng(1).standard_normal((60, 6)).astype(np.float32)
-    X[7, 2] = value
-    path = _words_store(tmp_path / "s", X).path
-    one_sentence(runner.invoke(app, ["analyze", str(path), *FAST]), r"NaN or Inf")
-    np.save(tmp_path / "x.npy", X)
+    bad = X.copy()
+    bad[7, 2] = value
+    np.save(tmp_path / "x.npy", bad)
     one_sentence(runner.invoke(app, ["analyze", str(tmp_path / "x.npy"), *FAST]), r"NaN or Inf")
+    # A store never takes them in ...
+    with pytest.raises(InputError, match=r"Layer 0 holds NaN or Inf values in 1 of 60 vectors"):
+        _words_store(tmp_path / "refused", bad)
+    assert not (tmp_path / "refused" / "layers" / "layer_000.bin").stat().st_size
+    # ... and one damaged on disk afterwards is still reported in one sentence.
+    path = _words_store(tmp_path / "s", X).path
+    with open(path / "layers" / "layer_000.bin", "r+b") as fh:
+        fh.seek((7 * 6 + 2) * 4)
+        fh.write(np.float32(value).tobytes())
+    one_sentence(runner.invoke(app, ["analyze", str(path), *FAST]), r"NaN or Inf")
+
+
+def test_values_beyond_float16_are_refused_not_stored_as_inf(tiny_bert, corpus_file, tmp_path,
+                                                            one_sentence) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    from isoscope.errors import InputError
+
+    with pytest.raises(InputError, match=r"beyond the float16 range .* --dtype float32"):
+        write_store(tmp_path / "direct", {0: np.full((4, 3), 1e5)}, dtype="float16")
+    # A model whose embedding output is huge (a LayerNorm gain of 1e6).
+    folder = tmp_path / "loud"
+    shutil.copytree(tiny_bert, folder)
+    weights = load_file(folder / "model.safetensors")
+    key = next(k for k in weights if k.endswith("embeddings.LayerNorm.weight"))
+    weights[key] = weights[key] * np.float32(1e6)
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    one_sentence(_extract(folder, corpus_file, tmp_path / "s"),
+                 r"Layer 0 holds values beyond the float16 range \(largest \|x\| = [0-9.e+]+\); "
+                 r"extract again with --dtype float32 into a new --out folder")
+    r = _extract(folder, corpus_file, tmp_path / "s32", "--dtype", "float32")
+    assert r.exit_code == 0, r.output
 
 
 def test_all_zero_vectors_are_dropped_and_counted(tmp_path) -> None:

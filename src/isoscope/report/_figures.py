@@ -813,6 +813,16 @@ def plot_word_trajectories(
 # ----------------------------------------------------------------------------- repairs
 
 
+def _bar_label(v: float) -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    if abs(v) >= 100 or float(v).is_integer():
+        return f"{v:.0f}"
+    if abs(v) < 0.01:
+        return f"{v:.2g}"
+    return f"{v:.2f}"
+
+
 def _transform_label(t: Mapping[str, Any]) -> str:
     if t.get("spec"):
         return str(t["spec"])
@@ -891,7 +901,7 @@ def plot_transform_panels(
             ax.bar(pos, np.nan_to_num(vals), color=[c for _, c, _ in bars], width=0.75)
             span = np.nanmax(np.abs(vals)) if np.isfinite(vals).any() else 1.0
             for p, v in zip(pos, vals, strict=True):
-                txt = "n/a" if not np.isfinite(v) else (f"{v:.0f}" if abs(v) >= 100 else f"{v:.2f}")
+                txt = _bar_label(v)
                 off = 0.02 * (span or 1.0)
                 ax.text(
                     p,

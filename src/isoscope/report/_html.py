@@ -627,7 +627,8 @@ def write_report(
                         "layer": t.get("layer"),
                         "fit_n": t.get("fit_n"),
                         "params": ", ".join(
-                            f"{k}={_plain(v)}" for k, v in (t.get("params") or {}).items()
+                            f"{k}={'None' if v is None else _plain(v)}"
+                            for k, v in (t.get("params") or {}).items()
                         )
                         or "—",
                         "eval_n": t.get("eval_n"),

@@ -5,6 +5,7 @@ changes only the measures that depend on a seeded sample or a seeded k-means sta
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,23 @@ def test_other_seed_changes_only_the_seeded_measures(store, tmp_path) -> None:
         changed |= {k for k in fa if fa[k] != fb[k]}
     assert changed <= SEEDED, changed - SEEDED
     assert changed, "no measure depends on the seed: the seed is not reaching k-means"
+
+
+@pytest.mark.slow
+def test_isoscope_run_twice_gives_identical_results(tiny_bert, tmp_path) -> None:
+    """The whole pipeline (extract, measure, repair, report) run twice with one seed."""
+    corpus = tmp_path / "corpus.txt"
+    words = "the cat sat on a mat dog chased it across garden language models map words to vectors".split()
+    rng = random.Random(0)
+    corpus.write_text("\n".join(" ".join(rng.choices(words, k=rng.randint(4, 12))) for _ in range(80)))
+    args = ["run", "--model", str(tiny_bert), "--corpus", str(corpus), "--out", str(tmp_path / "run"),
+            "--seed", "3", "--sample", "150", "--transform", "abtt", "--no-progress"]
+    results = []
+    for _ in range(2):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        data = json.loads((tmp_path / "run" / "results.json").read_text())
+        assert data.pop("timings")
+        results.append(data)
+    assert results[0] == results[1]
+    assert results[0]["run"]["seed"] == 3 and results[0]["transforms"]

@@ -244,7 +244,13 @@ def plot_layer_curves(
                     from matplotlib.lines import Line2D
 
                     handles = [
-                        Line2D([], [], color="#333333", linestyle=LINESTYLES[j % 4], label=lab)
+                        Line2D(
+                            [],
+                            [],
+                            color="#333333",
+                            linestyle=LINESTYLES[j % len(LINESTYLES)],
+                            label=lab,
+                        )
                         for j, lab in enumerate(fam.labels)
                     ]
                     ax.legend(handles=handles, loc="best")
@@ -677,6 +683,10 @@ def word_trajectories(
     tokens = tokens.reset_index(drop=True)
     if words is None:
         words = _default_words(tokens, 4, 3)
+        if not words:
+            raise InputError(
+                "No word occurs at least 3 times in the store; name the words to follow."
+            )
     rng = np.random.default_rng(seed)
     occ_rows: dict[str, list[np.ndarray]] = {}
     contexts: dict[str, list[int]] = {}

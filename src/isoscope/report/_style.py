@@ -24,7 +24,7 @@ PALETTE: tuple[str, ...] = (
     "#000000",  # black
     "#F0E442",  # yellow (last: low contrast on white)
 )
-LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.")
+LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1.5, 1, 1.5, 1, 1.5)))
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P")
 #: Perceptually uniform and colour-blind safe; used for word frequency.
 SEQUENTIAL_CMAP = "viridis"

@@ -8,6 +8,7 @@ fails with EFBIG ("File too large") where a full disk gives ENOSPC; both take th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
@@ -131,3 +132,55 @@ def test_second_extraction_is_refused_naming_the_holder(tiny_bert, corpus, refer
     assert first.returncode == 0, stderr
     assert "complete    True" in stdout
     assert store_files(out) == store_files(reference)  # the refused writer changed nothing
+
+
+def _rows(n: int, first: int = 0):
+    import pyarrow as pa
+
+    return pa.table({
+        "sentence_id": pa.array([first] * n, pa.int32()), "position": pa.array(range(n), pa.int32()),
+        "token_id": pa.array([1] * n, pa.int32()), "token": ["a"] * n,
+        "word_id": pa.array(range(n), pa.int32()), "word": ["a"] * n, "is_special": [False] * n,
+    })
+
+
+def _write(path: Path) -> None:
+    import numpy as np
+
+    from isoscope.store import StoreWriter
+
+    manifest = {"layers": [0, 2], "hidden_size": 3, "dtype": "float32", "model": "m"}
+    with StoreWriter(path, manifest) as w:
+        if w.complete:
+            return
+        for c in range(w.n_chunks, 3):
+            w.append({0: np.full((2, 3), c, np.float32), 2: np.full((2, 3), -c, np.float32)}, _rows(2, c), 1)
+        w.finalize()
+
+
+@pytest.mark.parametrize("moment", ["after-manifest", "after-skeleton", "after-complete"])
+def test_crash_at_the_edges_of_a_store_still_resumes(tmp_path, store_files, moment) -> None:
+    """Kills at the two moments the SIGKILL loop rarely hits: right after the manifest is
+    written, and after the store is marked complete but before its chunk files are removed."""
+    from isoscope.store import PROGRESS
+
+    reference = tmp_path / "reference"
+    _write(reference)
+    out = tmp_path / "store"
+    if moment == "after-complete":
+        _write(out)
+        (out / "tokens").mkdir()
+        (out / "tokens" / "chunk_000000.parquet").write_bytes(b"stale")
+        (out / PROGRESS).write_text('{"n_chunks": 3, "n_tokens": 6, "n_sentences": 3}')
+    else:
+        (out).mkdir()
+        (out / MANIFEST).write_text(json.dumps({"layers": [0, 2], "hidden_size": 3, "dtype": "float32",
+                                                "model": "m", "complete": False}))
+        if moment == "after-skeleton":
+            (out / "layers").mkdir()
+            (out / "layers" / "layer_000.bin").write_bytes(b"\x01" * 5)
+            (out / "tokens").mkdir()
+            (out / "tokens" / "chunk_000004.parquet").write_bytes(b"stale")
+    _write(out)
+    assert store_files(out) == store_files(reference)
+    assert open_store(out).n_tokens == 6

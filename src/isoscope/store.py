@@ -39,7 +39,7 @@ TOKENS = "tokens.parquet"
 TOKEN_COLUMNS = (
     "sentence_id", "position", "token_id", "token", "word_id", "word", "is_special", "word_count", "zipf",
 )
-_DTYPES = {"float16": np.dtype("<f2"), "float32": np.dtype("<f4")}
+_DTYPES: dict[str, np.dtype[Any]] = {"float16": np.dtype("<f2"), "float32": np.dtype("<f4")}
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:

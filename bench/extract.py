@@ -75,15 +75,27 @@ print(json.dumps({{'tokens': s.n_tokens, 'peak_rss_mb': resource.getrusage(resou
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def memory_table(corpus: str) -> None:
+    print("peak resident memory of a fresh process extracting layers 0,1 (WikiText-2 test repeated):")
+    for repeat in (1, 4):
+        r = peak_rss_child(corpus, repeat, "0,1")
+        print(f"  {r['tokens']:>9,} tokens: peak RSS {r['peak_rss_mb']:,.0f} MiB", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     ap.add_argument("--tokens", type=int, default=40_000, help="tokens for the throughput runs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--only-memory", action="store_true")
     args = ap.parse_args()
     if not Path(args.corpus).exists():
         sys.exit(f"corpus {args.corpus} not found; pass --corpus PATH")
+
+    if args.only_memory:
+        memory_table(args.corpus)
+        return
 
     import torch
 
@@ -124,10 +136,7 @@ def main() -> None:
     print(f"layers 0-2 vs all layers time ratio: {dt_part / rows[0][2]:.2f} (blocks 3-6 are not run)")
 
     if not args.skip_memory:
-        print("\npeak resident memory of a fresh process extracting layers 0,1 (WikiText-2 test repeated):")
-        for repeat in (1, 4):
-            r = peak_rss_child(args.corpus, repeat, "0,1")
-            print(f"  {r['tokens']:>9,} tokens: peak RSS {r['peak_rss_mb']:,.0f} MiB")
+        memory_table(args.corpus)
     print(f"\n(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB)")
 
 

@@ -177,6 +177,21 @@ def _encode_chunk(
     return arrays, table
 
 
+def _release_free_memory() -> None:
+    """Return freed heap pages to the OS (glibc only).
+
+    Batches of ever-different shapes fragment glibc's heap, so without this the resident
+    memory of a long extraction creeps up chunk after chunk (measured: 2.8 GiB instead of about
+    1 GiB over WikiText-2).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def versions() -> dict[str, str]:
     """Versions of the libraries that determine the numbers."""
     import numpy
@@ -312,6 +327,8 @@ def extract(
                     batch_tokens, plan.lengths[start:stop], on_batch=bar.update,
                 )
                 writer.append(arrays, table, stop - start)
+                del arrays, table
+                _release_free_memory()
         extra = None
         if encoder.model_type == "static":
             n_words = sum(len(s.split()) for s in plan.sentences)

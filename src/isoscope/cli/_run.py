@@ -208,8 +208,11 @@ def load_run(path: Path) -> tuple[dict[str, Any], Any]:
         results = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{file} is not a readable results file ({exc}).") from None
-    if not isinstance(results, dict) or not isinstance(results.get("layers"), list):
-        raise InputError(f"{file} is not an isoscope results file (no 'layers' list).")
+    layers = results.get("layers") if isinstance(results, dict) else None
+    if not isinstance(layers, list) or not all(
+        isinstance(row, dict) and isinstance(row.get("layer"), int) for row in layers
+    ):
+        raise InputError(f"{file} is not an isoscope results file (no list of per-layer records).")
     store = None
     store_dir = file.parent / STORE
     if store_dir.is_dir():

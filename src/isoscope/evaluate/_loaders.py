@@ -60,13 +60,18 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
 
 
-def _score(text: str, path: Path, line_no: int, what: str = "score") -> float:
+def _score(
+    text: str, path: Path, line_no: int, what: str = "score",
+    bounds: tuple[float, float] | None = None,
+) -> float:
     try:
         value = float(text)
     except ValueError:
         raise _bad(path, line_no, f"the {what} {text.strip()!r} is not a number") from None
     if not math.isfinite(value):
         raise _bad(path, line_no, f"the {what} {text.strip()!r} is not finite")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise _bad(path, line_no, f"the {what} {value:g} is outside [{bounds[0]:g}, {bounds[1]:g}]")
     return value
 
 
@@ -105,7 +110,7 @@ def load_stsb(path: PathLike) -> SentencePairs:
         fields = line.split("\t")
         if len(fields) < 7:
             raise _bad(p, line_no, f"expected at least 7 tab-separated fields, found {len(fields)}")
-        scores.append(_score(fields[4], p, line_no))
+        scores.append(_score(fields[4], p, line_no, bounds=(0.0, 5.0)))
         s1.append(fields[5])
         s2.append(fields[6])
     split = next((s for s in ("train", "dev", "test") if s in p.stem.lower()), None)
@@ -170,7 +175,7 @@ def load_sick(path: PathLike, split: str | None = "test") -> SentencePairs:
             raise _bad(p, line_no, f"expected {n_fields} tab-separated fields, found {len(fields)}")
         if want is not None and fields[set_col].strip().upper() != want:  # type: ignore[index]
             continue
-        scores.append(_score(fields[col["relatedness_score"]], p, line_no, "relatedness score"))
+        scores.append(_score(fields[col["relatedness_score"]], p, line_no, "relatedness score", bounds=(1.0, 5.0)))
         s1.append(fields[col["sentence_A"]])
         s2.append(fields[col["sentence_B"]])
     if not scores:
@@ -245,7 +250,7 @@ def load_sts(path: PathLike) -> SentencePairs:
             fields = line.split("\t")
             if len(fields) < 2:
                 raise _bad(inp, line_no, f"expected 2 tab-separated sentences, found {len(fields)} field")
-            scores.append(_score(g, gs, gold_no))
+            scores.append(_score(g, gs, gold_no, bounds=(0.0, 5.0)))
             s1.append(fields[0])
             s2.append(fields[1])
             subsets.append(name)

@@ -184,6 +184,8 @@ class EvaluationResults:
         import json
 
         p = Path(path)
+        if p.is_dir():
+            raise InputError(f"--out {p} is a folder; give a file name such as {p / 'eval.json'}.")
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp")
         tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")

@@ -115,6 +115,7 @@ def _kmeans(
             nredo=n_init,
             seed=int(seed) + 1,
             max_points_per_centroid=X32.shape[0],  # never subsample the points
+            min_points_per_centroid=1,  # small samples are fine; silences faiss's warning
             verbose=False,
         )
         km.train(X32)

@@ -179,6 +179,8 @@ class AnalysisResult:
     def to_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` as indented JSON (atomically) and return the path."""
         path = Path(path)
+        if path.is_dir():
+            raise InputError(f"--out {path} is a folder; give a file name such as {path / 'results.json'}.")
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

@@ -6,7 +6,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.isoscope-installed
-RUN_ARGS ?=
+RUN_ARGS ?= --transform abtt --transform cluster --transform whiten
 PYTEST_ARGS ?=
 
 .PHONY: run test venv test-deps lint findings clean

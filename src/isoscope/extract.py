@@ -106,7 +106,7 @@ def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np
 
 def _word_strings(sentence: str, word_ids: list[int], offsets: list[tuple[int, int]]) -> list[str]:
     spans: dict[int, list[int]] = {}
-    for w, (a, b) in zip(word_ids, offsets):
+    for w, (a, b) in zip(word_ids, offsets, strict=True):
         if w < 0:
             continue
         span = spans.setdefault(w, [a, b])
@@ -157,7 +157,7 @@ def _encode_chunk(
     convert = encoder.tokenizer.convert_ids_to_tokens
     for i, (_, ids, special, word_ids, offsets) in enumerate(per_sentence):
         n = len(ids)
-        word_ids = [-1 if s else w for w, s in zip(word_ids, special)]
+        word_ids = [-1 if s else w for w, s in zip(word_ids, special, strict=True)]
         cols["sentence_id"] += [first_id + i] * n
         cols["position"] += list(range(n))
         cols["token_id"] += ids

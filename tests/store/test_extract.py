@@ -131,7 +131,7 @@ def test_resume_after_sigkill_is_byte_identical(tiny_bert, tmp_path) -> None:
     subprocess.run(_extract_script(tiny_bert, corpus, reference), check=True)
     out = tmp_path / "killed"
     kills = 0
-    for attempt in range(10):
+    for _ in range(10):
         proc = subprocess.Popen(_extract_script(tiny_bert, corpus, out))
         time.sleep(rng.uniform(2.5, 6.0))  # interpreter start-up takes ~2-3 s, extraction a few more
         if proc.poll() is None:

@@ -97,13 +97,13 @@ def test_static_text_word2vec_and_npy_agree(tmp_path) -> None:
     words = ["king", "queen", "apple"]
     vecs = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
     glove = tmp_path / "glove.txt"
-    glove.write_text("\n".join(w + " " + " ".join(map(repr, v.tolist())) for w, v in zip(words, vecs)) + "\n")
+    glove.write_text("\n".join(w + " " + " ".join(map(repr, v.tolist())) for w, v in zip(words, vecs, strict=True)) + "\n")
     w2v_text = tmp_path / "w2v.vec"
     w2v_text.write_text("3 4\n" + glove.read_text())
     w2v_bin = tmp_path / "w2v.bin"
     with open(w2v_bin, "wb") as fh:
         fh.write(b"3 4\n")
-        for w, v in zip(words, vecs):
+        for w, v in zip(words, vecs, strict=True):
             fh.write(w.encode() + b" " + v.astype("<f4").tobytes() + b"\n")
     npy = tmp_path / "m.npy"
     np.save(npy, vecs)

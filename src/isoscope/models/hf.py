@@ -336,7 +336,7 @@ def load_hf(
         config = AutoConfig.from_pretrained(source, **extra)
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **extra)
         model = AutoModel.from_pretrained(source, config=config, **extra)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "custom code" in first and not trust_remote_code:
             raise ModelNotAvailableError(

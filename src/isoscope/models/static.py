@@ -267,7 +267,7 @@ class StaticEncoder:
         if layers is not None and list(layers) != [0]:
             raise InputError("A static table has one layer (index 0).")
         split = [self._split(s) for s in sentences]
-        self.n_oov += sum(len(s.split()) - len(ids) for s, (ids, _) in zip(sentences, split))
+        self.n_oov += sum(len(s.split()) - len(ids) for s, (ids, _) in zip(sentences, split, strict=True))
         T = max((len(ids) for ids, _ in split), default=0)
         ids = torch.zeros((len(sentences), T), dtype=torch.long)
         mask = torch.zeros((len(sentences), T), dtype=torch.long)

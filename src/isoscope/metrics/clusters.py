@@ -130,8 +130,11 @@ def _kmeans(
     _, lab = np.unique(lab, return_inverse=True)
     lab = lab.ravel().astype(np.int64)
     m = int(lab.max()) + 1
-    sums = np.zeros((m, X.shape[1]))
-    np.add.at(sums, lab, X)
+    # Cluster sums as one sparse product (np.add.at is an unbuffered per-row loop).
+    from scipy.sparse import csr_matrix
+
+    onehot = csr_matrix((np.ones(len(lab)), (lab, np.arange(len(lab)))), shape=(m, len(lab)))
+    sums = np.asarray(onehot @ np.asarray(X, dtype=np.float64))
     return lab, sums / np.bincount(lab, minlength=m)[:, None]
 
 

@@ -68,7 +68,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "isotropy_normalisation": "centered",
     "k_range": [2, 15],
     "silhouette_sample": 3000,
-    "kmeans_n_init": 3,
+    # k-means++ with one initialisation (scikit-learn's own default, n_init="auto") per k: on
+    # a 10,000 x 384 sample this is about 3x faster than three random-seeded faiss restarts,
+    # which dominated the run time of the whole suite.
+    "kmeans_backend": "sklearn",
+    "kmeans_n_init": 1,
     "kmeans_max_iter": 50,
     "no_cluster_mms": 0.1,
     "lid_k": 20,
@@ -506,6 +510,7 @@ def measure_vectors(
             n_init=int(s["kmeans_n_init"]),
             max_iter=int(s["kmeans_max_iter"]),
             min_mms=s["no_cluster_mms"],
+            backend=str(s["kmeans_backend"]),
         )
         out["n_clusters"] = cl.n_clusters
         out["best_k"] = cl.best_k

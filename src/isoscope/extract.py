@@ -216,7 +216,7 @@ def extract(
     layers: str | Sequence[int] | None = "all",
     dtype: str = "float16",
     batch_size: int = 64,
-    batch_tokens: int = 4096,
+    batch_tokens: int = 1024,
     chunk_tokens: int = 16384,
     device: str = "cpu",
     trust_remote_code: bool = False,

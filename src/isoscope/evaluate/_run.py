@@ -648,6 +648,22 @@ class _Context:
             "model": self.m.name,
         }
 
+    def _repair_tokens(
+        self, spec: str, desc: str, tv: TokenVectors, fit_tv: TokenVectors, fit_rows: np.ndarray,
+        pool: Pooling, tok_pool: Pooling,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fit a repair on ``fit_tv``'s chosen token rows, apply it to ``tv``'s non-special tokens
+        and pool; returns the pooled vectors and the (sampled) fit matrix."""
+        if pool.drop_position_zero:
+            fit_rows = fit_rows & ~fit_tv.position_zero()
+        Xall = fit_tv.vectors[fit_rows]
+        X = Xall[_sample_rows(len(Xall), _MAX_FIT_TOKENS, self.seed)]
+        est = self._fit(spec, desc + " tokens", X, pairs=self._token_level_pairs)
+        keep = ~tv.special
+        new = tv.vectors.copy()
+        new[keep] = est.transform(tv.vectors[keep])
+        return pool_tokens(TokenVectors(new, tv.offsets, tv.special), tok_pool), X
+
     def _fit(self, spec: str, key: str, X: np.ndarray, *, weights: Callable[[], np.ndarray | None] | None = None,
              pairs: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> Any:
         """Fit ``spec`` on X once per fit-data key (fits are shared between tasks)."""
@@ -719,7 +735,6 @@ class _Context:
             E = m.sentence_vectors(eval_sents, pool)
         else:
             tv = m.tokens(eval_sents, pool)
-            keep = ~tv.special
             tok_pool = Pooling(pool.name, pool.layers, False, pool.drop_position_zero)
         for spec in self.specs:
             rec_base = self._base_record(task, spec)
@@ -735,15 +750,7 @@ class _Context:
                     out = est.transform(E)
                 else:
                     ftv = tv if self.fit_mode == "transductive" else m.tokens(sents, pool)
-                    fit_rows = ~ftv.special
-                    if pool.drop_position_zero:
-                        fit_rows &= ~ftv.position_zero()
-                    Xall = ftv.vectors[fit_rows]
-                    X = Xall[_sample_rows(len(Xall), _MAX_FIT_TOKENS, self.seed)]
-                    est = self._fit(spec, desc + " tokens", X, pairs=self._token_level_pairs)
-                    new = tv.vectors.copy()
-                    new[keep] = est.transform(tv.vectors[keep])
-                    out = pool_tokens(TokenVectors(new, tv.offsets, tv.special), tok_pool)
+                    out, X = self._repair_tokens(spec, desc, tv, ftv, ~ftv.special, pool, tok_pool)
                 fit_n, fit_desc = int(X.shape[0]), desc
             sims = row_cosines(out[i1], out[i2])
             column = f"{task.task}:{task.dataset}"
@@ -804,7 +811,6 @@ class _Context:
             E = m.sentence_vectors(sents, pool)
         else:
             tv = m.tokens(sents, pool)
-            keep = ~tv.special
             tok_pool = Pooling(pool.name, pool.layers, False, pool.drop_position_zero)
         records: list[dict[str, Any]] = []
         for spec in self.specs:
@@ -819,14 +825,7 @@ class _Context:
                 else:
                     owner = np.repeat(np.arange(len(sents)), np.diff(tv.offsets))
                     fit_rows = np.isin(owner, train_rows) & ~tv.special
-                    if pool.drop_position_zero:
-                        fit_rows &= ~tv.position_zero()
-                    Xall = tv.vectors[fit_rows]
-                    X = Xall[_sample_rows(len(Xall), _MAX_FIT_TOKENS, self.seed)]
-                    est = self._fit(spec, desc + " tokens", X, pairs=self._token_level_pairs)
-                    new = tv.vectors.copy()
-                    new[keep] = est.transform(tv.vectors[keep])
-                    out = pool_tokens(TokenVectors(new, tv.offsets, tv.special), tok_pool)
+                    out, X = self._repair_tokens(spec, desc, tv, tv, fit_rows, pool, tok_pool)
                 fit_n, fit_desc = int(X.shape[0]), desc
             out = np.asarray(out, dtype=np.float64)
 

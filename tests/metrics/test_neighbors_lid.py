@@ -26,7 +26,7 @@ def _rotate_into(Z: np.ndarray, D: int, seed: int) -> np.ndarray:
     return Z @ Q.T
 
 
-@pytest.mark.parametrize("backend", ["faiss", "sklearn"])
+@pytest.mark.parametrize("backend", ["symmetric", "faiss", "sklearn"])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_knn_matches_brute_force(backend: str, metric: str) -> None:
     rng = np.random.default_rng(0)

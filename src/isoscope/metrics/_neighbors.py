@@ -1,8 +1,12 @@
-"""One shared exact k-nearest-neighbour backend (faiss exact by default, scikit-learn fallback).
+"""One shared exact k-nearest-neighbour backend for the self-kNN of a point set.
 
 Every measure that needs neighbours (LID, TwoNN) goes through :func:`exact_knn` so that the
 same neighbours, the same distance definition and the same duplicate handling are used
-everywhere.
+everywhere. The default backend (``"symmetric"``) exploits that a point set's distance
+matrix is symmetric: each pair of row blocks is multiplied once (float32 BLAS GEMM) and the
+block serves the neighbour lists of its rows and, transposed, of its columns, so half the
+multiply-adds of faiss's exact search are done. faiss ``IndexFlatL2`` and scikit-learn brute
+force remain selectable.
 """
 
 from __future__ import annotations
@@ -34,13 +38,17 @@ class Neighbors:
     metric : str
         ``"euclidean"`` or ``"cosine"``.
     backend : str
-        ``"faiss"`` or ``"sklearn"``.
+        ``"symmetric"``, ``"faiss"`` or ``"sklearn"``.
+    n_recomputed : int
+        Rows whose float32 candidate list could not be certified exact against the float32
+        rounding bound and were searched again in float64 (``"symmetric"`` backend only).
     """
 
     distances: np.ndarray
     indices: np.ndarray
     metric: str
     backend: str
+    n_recomputed: int = 0
 
     @property
     def k(self) -> int:
@@ -49,8 +57,8 @@ class Neighbors:
 
 
 def available_backends() -> list[str]:
-    """Return the neighbour backends that can be imported here (``"faiss"`` first)."""
-    out = []
+    """Return the neighbour backends usable here (the default, ``"symmetric"``, first)."""
+    out = ["symmetric"]
     try:
         import faiss  # noqa: F401
 
@@ -115,19 +123,222 @@ def _drop_self(D: np.ndarray, Ind: np.ndarray, k: int) -> tuple[np.ndarray, np.n
     return D[keep].reshape(n, k), Ind[keep].reshape(n, k)
 
 
-def _refine(X: np.ndarray, Ind: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """Recompute neighbour distances from differences in float64.
+def _refine_sq(
+    X: np.ndarray, Ind: np.ndarray, rows: np.ndarray | None = None, chunk: int = 128
+) -> np.ndarray:
+    """Squared neighbour distances recomputed from differences in float64.
 
-    faiss computes ``|x|^2 + |y|^2 - 2 x.y`` in float32, which loses all precision for close
-    points with large norms (GPT-scale hidden states); differences do not.
+    Row i of ``Ind`` holds neighbours of point ``rows[i]`` (of point i without ``rows``).
+
+    A GEMM computes ``|x|^2 + |y|^2 - 2 x.y`` in float32, which loses all precision for close
+    points with large norms (GPT-scale hidden states); differences do not. The difference of
+    two float32 values is exact in float64. Small chunks keep the temporaries in cache.
     """
     n, k = Ind.shape
     out = np.empty((n, k), dtype=np.float64)
     for s in range(0, n, chunk):
         e = min(s + chunk, n)
-        diff = X[Ind[s:e]].astype(np.float64) - X[s:e, None, :].astype(np.float64)
-        out[s:e] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        diff = X[Ind[s:e]].astype(np.float64)
+        diff -= X[s:e, None, :] if rows is None else X[rows[s:e], None, :]
+        out[s:e] = np.einsum("ijk,ijk->ij", diff, diff)
     return out
+
+
+def _refine(X: np.ndarray, Ind: np.ndarray, chunk: int = 128) -> np.ndarray:
+    """True neighbour distances recomputed from differences in float64 (see :func:`_refine_sq`)."""
+    return np.sqrt(_refine_sq(X, Ind, chunk=chunk))
+
+
+def _sort_rows(D: np.ndarray, Ind: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort each row by distance, ties by neighbour index (deterministic for any block size)."""
+    o = np.argsort(Ind, axis=1, kind="stable")
+    D = np.take_along_axis(D, o, axis=1)
+    Ind = np.take_along_axis(Ind, o, axis=1)
+    o = np.argsort(D, axis=1, kind="stable")
+    return np.take_along_axis(D, o, axis=1), np.take_along_axis(Ind, o, axis=1)
+
+
+class _TopK:
+    """Running k-smallest lists (float32 distance, int64 index) of n rows, unsorted per row.
+
+    ``thr[i]`` is the largest distance in row i's list once it is full (``inf`` before), so
+    a new candidate can only enter the list if its distance is below ``thr[i]``.
+    """
+
+    def __init__(self, n: int, kk: int) -> None:
+        self.kk = kk
+        self.dist = np.full((n, kk), np.inf, dtype=np.float32)
+        self.idx = np.full((n, kk), -1, dtype=np.int64)
+        self.thr = np.full(n, np.inf, dtype=np.float32)
+
+    def merge(self, q: np.ndarray, nb: np.ndarray, dist: np.ndarray) -> None:
+        """Offer candidates ``(query q, neighbour nb, distance)``; no pair may repeat."""
+        if q.size == 0:
+            return
+        kk = self.kk
+        o = np.argsort(q, kind="stable")
+        q, nb, dist = q[o], nb[o], dist[o]
+        rows, start, count = np.unique(q, return_index=True, return_counts=True)
+        width = kk + int(count.max())
+        PD = np.full((rows.size, width), np.inf, dtype=np.float32)
+        PI = np.full((rows.size, width), -1, dtype=np.int64)
+        PD[:, :kk] = self.dist[rows]
+        PI[:, :kk] = self.idx[rows]
+        g = np.repeat(np.arange(rows.size), count)
+        col = kk + np.arange(q.size) - start[g]
+        PD[g, col] = dist
+        PI[g, col] = nb
+        sel = np.argpartition(PD, kk - 1, axis=1)[:, :kk]
+        PD = np.take_along_axis(PD, sel, axis=1)
+        self.dist[rows] = PD
+        self.idx[rows] = np.take_along_axis(PI, sel, axis=1)
+        self.thr[rows] = PD.max(axis=1)
+
+
+# Unit roundoff of float32, and of float64.
+_U32 = 2.0**-24
+_U64 = 2.0**-53
+
+
+def _centered(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """float32 rows minus their float64 mean, and the float64 norms of the rounded rows.
+
+    Distances do not change under translation; centring shrinks the norms, and with them the
+    float32 rounding error of ``|x|^2 + |y|^2 - 2 x.y`` (large for a common offset, as in
+    transformer layers).
+    """
+    n, d = X.shape
+    mu = X.mean(axis=0, dtype=np.float64)
+    Xc = np.empty((n, d), dtype=np.float32)
+    sq = np.empty(n, dtype=np.float64)
+    for s in range(0, n, chunk):
+        e = min(s + chunk, n)
+        Xc[s:e] = X[s:e] - mu
+        c = Xc[s:e].astype(np.float64)
+        sq[s:e] = np.einsum("ij,ij->i", c, c)
+    return Xc, sq
+
+
+def _symmetric_candidates(Xc: np.ndarray, sq: np.ndarray, kk: int, block: int) -> _TopK:
+    """The kk nearest other rows of every row by float32 squared distance, half the GEMM work.
+
+    Squared distances come out of one GEMM per block pair by augmenting the rows:
+    ``[-2x, |x|^2, 1] . [y, 1, |y|^2] = |x|^2 + |y|^2 - 2 x.y``. Diagonal blocks go first, so
+    every list holds kk entries (and a finite threshold) before the off-diagonal blocks, in
+    which only entries below a row's or a column's threshold are gathered and merged.
+    """
+    n, d = Xc.shape
+    Bm = np.empty((n, d + 2), dtype=np.float32)
+    Bm[:, :d] = Xc
+    Bm[:, d] = 1.0
+    Bm[:, d + 1] = sq
+    starts = list(range(0, n, block))
+
+    def lhs(s: int, e: int) -> np.ndarray:
+        A = np.empty((e - s, d + 2), dtype=np.float32)
+        np.multiply(Xc[s:e], -2.0, out=A[:, :d])
+        A[:, d] = sq[s:e]
+        A[:, d + 1] = 1.0
+        return A
+
+    top = _TopK(n, kk)
+    buf = np.empty((block, block), dtype=np.float32)
+    for s in starts:
+        e = min(s + block, n)
+        D = np.matmul(lhs(s, e), Bm[s:e].T, out=buf[: e - s, : e - s])
+        np.fill_diagonal(D, np.inf)  # the point itself; exact duplicates of it stay
+        m = min(kk, e - s - 1)
+        if m > 0:
+            sel = np.argpartition(D, m - 1, axis=1)[:, :m]
+            top.dist[s:e, :m] = np.take_along_axis(D, sel, axis=1)
+            top.idx[s:e, :m] = sel + s
+            if m == kk:
+                top.thr[s:e] = top.dist[s:e].max(axis=1)
+    for a, s in enumerate(starts):
+        e = min(s + block, n)
+        A = lhs(s, e)
+        for s2 in starts[a + 1 :]:
+            e2 = min(s2 + block, n)
+            w = e2 - s2
+            D = np.matmul(A, Bm[s2:e2].T, out=buf[: e - s, :w])
+            flat = D.reshape(-1)
+            # Row side: block entry (r, c) is a candidate neighbour s2+c of point s+r; column
+            # side: the same entry is a candidate neighbour s+r of point s2+c.
+            fr = np.flatnonzero(D < top.thr[s:e, None])
+            fc = np.flatnonzero(D < top.thr[None, s2:e2])
+            r, c = np.divmod(fr, w)
+            r2, c2 = np.divmod(fc, w)
+            top.merge(
+                np.concatenate([r + s, c2 + s2]),
+                np.concatenate([c + s2, r2 + s]),
+                np.concatenate([flat[fr], flat[fc]]),
+            )
+    return top
+
+
+def _float64_search(
+    X: np.ndarray, rows: np.ndarray, kk: int, chunk: int = 8192, row_chunk: int = 256
+) -> np.ndarray:
+    """Indices of the kk nearest other rows of ``X[rows]`` by float64 squared distance."""
+    n = X.shape[0]
+    mu = X.mean(axis=0, dtype=np.float64)
+    out = np.empty((rows.size, kk), dtype=np.int64)
+    for r0 in range(0, rows.size, row_chunk):
+        rr = rows[r0 : r0 + row_chunk]
+        Q = X[rr].astype(np.float64) - mu
+        qsq = np.einsum("ij,ij->i", Q, Q)
+        best_d = np.full((rr.size, 0), np.inf)
+        best_i = np.zeros((rr.size, 0), dtype=np.int64)
+        for s in range(0, n, chunk):
+            e = min(s + chunk, n)
+            C = X[s:e].astype(np.float64) - mu
+            D = qsq[:, None] + np.einsum("ij,ij->i", C, C)[None, :] - 2.0 * (Q @ C.T)
+            own = (rr >= s) & (rr < e)
+            D[np.flatnonzero(own), rr[own] - s] = np.inf
+            best_d = np.concatenate([best_d, D], axis=1)
+            best_i = np.concatenate([best_i, np.broadcast_to(np.arange(s, e), D.shape)], axis=1)
+            if best_d.shape[1] > kk:
+                sel = np.argpartition(best_d, kk - 1, axis=1)[:, :kk]
+                best_d = np.take_along_axis(best_d, sel, axis=1)
+                best_i = np.take_along_axis(best_i, sel, axis=1)
+        out[r0 : r0 + rr.size] = best_i
+    return out
+
+
+def _symmetric_knn(
+    X: np.ndarray, k: int, *, block: int = 2048, margin: int = 3
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Exact self-kNN: float32 candidates (symmetric blocks), float64 refinement, certificate.
+
+    ``k + margin`` candidates are kept per row by float32 squared distance, then their
+    distances are recomputed from float64 differences and sorted. The result is certified
+    exact for a row when its refined k-th squared distance lies below the float32 value of
+    its last candidate minus a rigorous bound on the float32 error (every point left out has
+    a float32 value at least that large); uncertified rows (near-ties at the boundary far
+    from the origin, masses of duplicates) are searched again in float64.
+    """
+    n, d = X.shape
+    kk = min(k + margin, n - 1)
+    Xc, sq = _centered(X)
+    top = _symmetric_candidates(Xc, sq, kk, min(block, n))
+    Ind = top.idx
+    D2 = _refine_sq(X, Ind)
+    D2, Ind = _sort_rows(D2, Ind)
+    if kk == n - 1:
+        bad = np.zeros(0, dtype=np.int64)
+    else:
+        # |fl(a.b) - a.b| <= gamma_m sum|a_t b_t| for the (d+2)-term augmented product, and
+        # sum|a_t b_t| <= (|x| + |y|)^2; a few more u for rounding the centred rows and norms.
+        gamma = (d + 8) * _U32 / (1.0 - (d + 8) * _U32)
+        norm = np.sqrt(sq)
+        err = gamma * (norm + norm.max()) ** 2
+        ok = D2[:, k - 1] <= top.thr.astype(np.float64) - err
+        bad = np.flatnonzero(~ok)
+    if bad.size:
+        Ib = _float64_search(X, bad, kk)
+        Db, Ib = _sort_rows(_refine_sq(X, Ib, bad), Ib)
+        D2[bad], Ind[bad] = Db, Ib
+    return np.sqrt(D2[:, :k]), Ind[:, :k], int(bad.size)
 
 
 def exact_knn(
@@ -149,11 +360,16 @@ def exact_knn(
     metric : {"euclidean", "cosine"}
         ``"cosine"`` searches among unit-normalised rows and returns chordal distances
         ``sqrt(2 - 2 cos)`` (not ``1 - cos``, whose ratios would halve a LID estimate).
-    backend : {"auto", "faiss", "sklearn"}
-        ``"auto"`` uses faiss ``IndexFlatL2`` when importable, else scikit-learn brute force.
+    backend : {"auto", "symmetric", "faiss", "sklearn"}
+        ``"auto"`` is ``"symmetric"``: isoscope's blocked search over the symmetric distance
+        matrix (half the multiply-adds of a full search), float64 refinement of ``k + 3``
+        float32 candidates per row and a per-row exactness certificate (rows that fail it are
+        searched again in float64); it always refines. ``"faiss"`` is ``IndexFlatL2``,
+        ``"sklearn"`` scikit-learn brute force.
     refine : bool
-        Recompute the returned distances from float64 differences (default). faiss returns
-        squared float32 distances; they are square-rooted after clipping at 0 either way.
+        For ``"faiss"`` and ``"sklearn"``: recompute the returned distances from float64
+        differences (default). faiss returns squared float32 distances; they are
+        square-rooted after clipping at 0 either way.
 
     Returns
     -------
@@ -162,8 +378,10 @@ def exact_knn(
     """
     if metric not in _METRICS:
         raise InputError(f"Unknown neighbour metric {metric!r}; use one of {', '.join(_METRICS)}.")
-    if backend not in ("auto", "faiss", "sklearn"):
-        raise InputError(f"Unknown neighbour backend {backend!r}; use auto, faiss or sklearn.")
+    if backend not in ("auto", "symmetric", "faiss", "sklearn"):
+        raise InputError(
+            f"Unknown neighbour backend {backend!r}; use auto, symmetric, faiss or sklearn."
+        )
     X = check_vectors(X, name="vectors", min_rows=2, dtype=np.float32)
     n = X.shape[0]
     k = int(k)
@@ -177,6 +395,9 @@ def exact_knn(
     use = backend
     if use == "auto":
         use = available_backends()[0]
+    if use == "symmetric":
+        D, Ind, n_re = _symmetric_knn(X, k)
+        return Neighbors(distances=D, indices=Ind, metric=metric, backend=use, n_recomputed=n_re)
     if use == "faiss":
         import faiss
 
@@ -193,8 +414,5 @@ def exact_knn(
         D = D.astype(np.float64)
         Ind = Ind.astype(np.int64)
     if refine:
-        D = _refine(X, Ind)
-        order = np.argsort(D, axis=1, kind="stable")
-        D = np.take_along_axis(D, order, axis=1)
-        Ind = np.take_along_axis(Ind, order, axis=1)
+        D, Ind = _sort_rows(_refine(X, Ind), Ind)
     return Neighbors(distances=D, indices=Ind, metric=metric, backend=use)

@@ -149,8 +149,8 @@ def lid_mle(
         reported either way.
     zero_tol : float
         Relative tolerance below which a neighbour distance counts as zero.
-    backend : {"auto", "faiss", "sklearn"}
-        Neighbour backend.
+    backend : {"auto", "symmetric", "faiss", "sklearn"}
+        Neighbour backend (see :func:`~isoscope.metrics.exact_knn`).
     neighbors : Neighbors, optional
         Precomputed neighbours of the (de-duplicated) rows; skips the search.
 
@@ -251,7 +251,7 @@ def twonn(
     discard_fraction, method : see :func:`twonn_from_distances`.
     duplicates : {"drop", "keep"}
         Exact duplicates are removed first by default.
-    backend : {"auto", "faiss", "sklearn"}
+    backend : {"auto", "symmetric", "faiss", "sklearn"}
     neighbors : Neighbors, optional
         Precomputed neighbours (at least 2 per point) of the de-duplicated rows.
 

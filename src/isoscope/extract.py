@@ -1,9 +1,12 @@
 """Stream every hidden state of a model over a corpus into an :class:`EmbeddingStore`.
 
-Sentences are cut into chunks of consecutive sentences (about ``chunk_tokens`` tokens each).
-Inside a chunk they run in length-sorted batches (little padding, masked out) and are written
-back in corpus order, so the store's rows follow the corpus. Each chunk is committed
-atomically; running the same call again after a crash resumes at the first uncommitted chunk.
+The corpus is tokenised once, up front. Sentences are cut into chunks of consecutive
+sentences (about ``chunk_tokens`` tokens each). Inside a chunk, models that can run packed
+sentences (BERT and GPT-2 families) take consecutive sentences back to back in one row with no
+padding; others run in length-sorted padded batches (padding masked out). Either way the rows
+land in a preallocated chunk buffer in corpus order, already in the storage type. Each chunk is
+committed atomically; running the same call again after a crash resumes at the first
+uncommitted chunk.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from isoscope.errors import InputError, StoreError
-from isoscope.store import EmbeddingStore, StoreWriter, fit_dtype, is_foreign_folder
+from isoscope.store import EmbeddingStore, StoreWriter, all_finite, fit_dtype, is_foreign_folder
 
 
 @dataclass
@@ -29,6 +32,7 @@ class Plan:
     lengths: np.ndarray
     truncated: np.ndarray
     chunks: list[tuple[int, int]]  # [start, stop) sentence ranges
+    tokens: Any = None  # FlatTokens of the sentences, for encoders that tokenise flat
 
     @property
     def n_tokens(self) -> int:
@@ -62,11 +66,22 @@ def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
 def plan_extraction(
     encoder: Any, sentences: Sequence[str], *, max_tokens: int | None, chunk_tokens: int
 ) -> Plan:
-    """Tokenise once to count tokens, apply ``max_tokens`` (whole sentences) and cut chunks."""
+    """Tokenise once, apply ``max_tokens`` (whole sentences) and cut chunks.
+
+    Encoders with ``tokenize_flat`` keep their tokens in the plan (flat arrays, about 40 bytes
+    a token), so no batch tokenises again.
+    """
+    flat = getattr(encoder, "tokenize_flat", None)
+    parts: list[Any] = []
     lengths_list, trunc_list = [], []
     step = 4096
     for start in range(0, len(sentences), step):
-        lengths, truncated = encoder.token_lengths(sentences[start : start + step])
+        if flat is not None:
+            part = flat(sentences[start : start + step])
+            parts.append(part)
+            lengths, truncated = part.lengths, part.truncated
+        else:
+            lengths, truncated = encoder.token_lengths(sentences[start : start + step])
         lengths_list.append(lengths)
         trunc_list.append(truncated)
     lengths = np.concatenate(lengths_list)
@@ -85,7 +100,12 @@ def plan_extraction(
             start, total = i, 0
         total += int(lengths[i])
     chunks.append((start, n))
-    return Plan(list(sentences[:n]), lengths[:n], truncated[:n], chunks)
+    tokens = None
+    if parts:
+        from isoscope.models.hf import FlatTokens
+
+        tokens = FlatTokens.concat(parts).select(0, n)
+    return Plan(list(sentences[:n]), lengths[:n], truncated[:n], chunks, tokens)
 
 
 def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
@@ -102,6 +122,98 @@ def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np
     if current:
         batches.append(np.array(current))
     return batches
+
+
+def _packed_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
+    """Runs of consecutive sentences bounded in sentences and tokens (no padding to bound)."""
+    batches, start, total = [], 0, 0
+    for i, n in enumerate(lengths.tolist()):
+        if i > start and (i - start >= batch_size or total + n > batch_tokens):
+            batches.append(np.arange(start, i))
+            start, total = i, 0
+        total += n
+    batches.append(np.arange(start, len(lengths)))
+    return batches
+
+
+def _to_storage(states: Any, dtype: np.dtype, layer: int) -> np.ndarray:
+    """A float32 (rows, hidden) tensor in the storage type, refusing NaN/Inf and overflow."""
+    import torch
+
+    # torch casts to float16 several times faster than numpy; the finite check is numpy's
+    # (torch.isfinite is slower still).
+    block = states.to(torch.float16).numpy() if dtype == np.float16 else states.numpy()
+    if not all_finite(block):
+        fit_dtype(states.numpy(), dtype, layer)  # raises, naming the cause
+    return np.asarray(block)
+
+
+def _token_table(encoder: Any, sentences: list[str], tokens: Any, first_id: int) -> Any:
+    """The chunk's token rows (without frequencies), built from the flat token arrays."""
+    import pyarrow as pa
+
+    lengths = tokens.lengths
+    n = int(lengths.sum())
+    local = np.repeat(np.arange(len(lengths)), lengths)
+    position = np.arange(n) - np.repeat(tokens.starts[:-1], lengths)
+    word_ids = np.where(tokens.special, -1, tokens.word_ids)
+    unique_ids, id_rows = np.unique(tokens.ids, return_inverse=True)
+    names = [str(t) for t in encoder.tokenizer.convert_ids_to_tokens(unique_ids.tolist())]
+    token_strings = np.array(names, dtype=object)[id_rows.reshape(-1)]
+    # A word's string is its sentence's text from its first token's start to its last token's end.
+    real = word_ids >= 0
+    keys, word_rows = np.unique(local[real] << 32 | word_ids[real], return_inverse=True)
+    word_rows = word_rows.reshape(-1)
+    lo = np.full(len(keys), np.iinfo(np.int64).max)
+    hi = np.full(len(keys), -1)
+    np.minimum.at(lo, word_rows, tokens.offsets[real, 0])
+    np.maximum.at(hi, word_rows, tokens.offsets[real, 1])
+    texts = [sentences[i][a:b].strip() for i, a, b in zip((keys >> 32).tolist(), lo.tolist(), hi.tolist(),
+                                                           strict=True)]
+    words = np.full(n, "", dtype=object)
+    words[real] = np.array(texts, dtype=object)[word_rows] if texts else []
+    return pa.table({
+        "sentence_id": pa.array(local + first_id, pa.int32()),
+        "position": pa.array(position, pa.int32()),
+        "token_id": pa.array(tokens.ids, pa.int32()),
+        "token": pa.array(token_strings, pa.string()),
+        "word_id": pa.array(word_ids, pa.int32()),
+        "word": pa.array(words, pa.string()),
+        "is_special": pa.array(tokens.special, pa.bool_()),
+    })
+
+
+def _encode_chunk_flat(
+    encoder: Any,
+    sentences: list[str],
+    tokens: Any,
+    first_id: int,
+    layers: list[int],
+    dtype: np.dtype,
+    batch_size: int,
+    batch_tokens: int,
+    on_batch: Any = None,
+) -> tuple[dict[int, np.ndarray], Any]:
+    """Run one chunk of pre-tokenised sentences; layer blocks and token rows in corpus order."""
+    lengths = tokens.lengths
+    starts = tokens.starts
+    arrays = {layer: np.empty((int(starts[-1]), encoder.hidden_size), dtype=dtype) for layer in layers}
+    if encoder.packs:
+        batches = _packed_batches(lengths, batch_size, batch_tokens)
+    else:
+        batches = [np.sort(b) for b in _batches(lengths, batch_size, batch_tokens)]
+    for idx in batches:
+        if idx[-1] - idx[0] + 1 == len(idx):  # consecutive sentences: one block of rows
+            rows: Any = slice(int(starts[idx[0]]), int(starts[idx[-1] + 1]))
+        else:
+            rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in idx])
+        states = encoder.encode_packed(tokens.ids[rows], lengths[idx], layers)
+        for layer in layers:
+            arrays[layer][rows] = _to_storage(states[layer], dtype, layer)
+        del states
+        if on_batch is not None:
+            on_batch(int(lengths[idx].sum()))
+    return arrays, _token_table(encoder, sentences, tokens, first_id)
 
 
 def _word_strings(sentence: str, word_ids: list[int], offsets: list[tuple[int, int]]) -> list[str]:
@@ -322,10 +434,16 @@ def extract(
             for c, (start, stop) in enumerate(plan.chunks):
                 if c < writer.n_chunks:
                     continue
-                arrays, table = _encode_chunk(
-                    encoder, plan.sentences[start:stop], start, wanted, np_dtype, batch_size,
-                    batch_tokens, plan.lengths[start:stop], on_batch=bar.update,
-                )
+                if plan.tokens is not None:
+                    arrays, table = _encode_chunk_flat(
+                        encoder, plan.sentences[start:stop], plan.tokens.select(start, stop), start,
+                        wanted, np_dtype, batch_size, batch_tokens, on_batch=bar.update,
+                    )
+                else:
+                    arrays, table = _encode_chunk(
+                        encoder, plan.sentences[start:stop], start, wanted, np_dtype, batch_size,
+                        batch_tokens, plan.lengths[start:stop], on_batch=bar.update,
+                    )
                 writer.append(arrays, table, stop - start)
                 del arrays, table
                 _release_free_memory()

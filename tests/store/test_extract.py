@@ -202,3 +202,51 @@ def test_static_table_extracts_one_layer(tmp_path) -> None:
     assert t["word"].tolist() == ["The", "cat", "sat", "the", "cat"]
     np.testing.assert_array_equal(store.layer(0)[1], [0, 1, 0])
     assert store.manifest["n_oov_skipped"] == 5  # on, mat, unknown, words, only
+
+
+@pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])
+@pytest.mark.parametrize("packs", [True, False])
+def test_flat_chunk_equals_batch_by_batch_tokenising(model, packs, request, corpus_file) -> None:
+    # The pre-tokenised chunk path (packed or padded) gives the same token rows as tokenising
+    # each batch again (the path static tables still take), and the same vectors.
+    from isoscope.corpora import load_corpus
+    from isoscope.extract import _encode_chunk, _encode_chunk_flat, plan_extraction
+
+    encoder = load_encoder(str(request.getfixturevalue(model)))
+    encoder.packs = packs
+    sentences = load_corpus(str(corpus_file)).sentences
+    plan = plan_extraction(encoder, sentences, max_tokens=None, chunk_tokens=10_000)
+    layers = [0, 2, 3]
+    new, new_table = _encode_chunk_flat(encoder, plan.sentences, plan.tokens, 7, layers, np.dtype("float32"),
+                                        batch_size=4, batch_tokens=40)
+    old, old_table = _encode_chunk(encoder, plan.sentences, 7, layers, np.dtype("float32"), 4, 40, plan.lengths)
+    assert new_table.equals(old_table)
+    assert new_table.num_rows == plan.n_tokens and new_table["sentence_id"][0].as_py() == 7
+    for layer in layers:
+        np.testing.assert_allclose(new[layer], old[layer], atol=1e-5)
+
+
+def test_float16_overflow_and_nan_are_refused_per_batch() -> None:
+    import torch
+
+    from isoscope.errors import InputError
+    from isoscope.extract import _to_storage
+
+    fine = _to_storage(torch.ones(3, 2), np.dtype("float16"), 4)
+    assert fine.dtype == np.float16 and fine.shape == (3, 2)
+    with pytest.raises(InputError, match="beyond the float16 range"):
+        _to_storage(torch.full((3, 2), 1e6), np.dtype("float16"), 4)
+    with pytest.raises(InputError, match="NaN or Inf values in 1 of 3"):
+        _to_storage(torch.tensor([[0.0, 1.0], [float("nan"), 0.0], [1.0, 1.0]]), np.dtype("float32"), 4)
+
+
+def test_all_finite_reads_float16_bits() -> None:
+    from isoscope.store import all_finite
+
+    x = np.array([[0.0, -0.0, 6e-8, -65504.0, 65504.0, 1.0]], dtype=np.float16)  # subnormal, extremes
+    assert all_finite(x) and all_finite(x.astype(np.float32)) and all_finite(x[:0])
+    for bad in (np.inf, -np.inf, np.nan):
+        for dtype in (np.float16, np.float32):
+            y = x.astype(dtype)
+            y[0, 2] = bad
+            assert not all_finite(y)

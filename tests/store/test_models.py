@@ -59,6 +59,40 @@ def test_truncated_forward_runs_no_block_above_the_deepest(encoder) -> None:
     assert calls == [0]
 
 
+@pytest.mark.parametrize("packs", [True, False])
+@pytest.mark.parametrize("layers", [[0, 1, 2, 3], [0, 2]])
+def test_packed_rows_equal_one_sentence_at_a_time(encoder, packs, layers) -> None:
+    # Packed: sentences back to back in one row (positions restart, attention stays inside
+    # each sentence); not packed: a padded batch gathered to real tokens. Both must give each
+    # sentence's own vectors.
+    assert encoder.packs  # both tiny models are of a packable type
+    encoder.packs = packs
+    flat = encoder.tokenize_flat(SENTENCES)
+    assert flat.lengths.tolist() == [len(w) for w in encoder.encode(SENTENCES).word_ids]
+    rows = encoder.encode_packed(flat.ids, flat.lengths, layers)
+    assert sorted(rows) == layers
+    starts = flat.starts
+    for i, sentence in enumerate(SENTENCES):
+        alone = encoder.encode([sentence], layers=layers)
+        for layer in layers:
+            got = rows[layer][starts[i] : starts[i + 1]]
+            torch.testing.assert_close(got, alone.hidden_states[layer][0], atol=1e-5, rtol=1e-5)
+
+
+def test_flat_tokens_match_the_tokenizer(tiny_bert) -> None:
+    encoder = load_encoder(str(tiny_bert), max_length=6)
+    flat = encoder.tokenize_flat(SENTENCES)
+    enc = encoder.tokenize(SENTENCES)
+    assert flat.ids.tolist() == [t for ids in enc["input_ids"] for t in ids]
+    assert flat.offsets.tolist() == [list(o) for offs in enc["offset_mapping"] for o in offs]
+    assert flat.special.tolist() == [bool(s) for m in enc["special_tokens_mask"] for s in m]
+    assert flat.word_ids.tolist() == [-1 if w is None else w for i in range(3) for w in enc.word_ids(i)]
+    assert flat.truncated.tolist() == [bool(e.overflowing) for e in enc.encodings] == [True] * 3
+    assert flat.lengths.tolist() == [6, 6, 6]
+    part = flat.select(1, 3)
+    assert part.ids.tolist() == flat.ids[6:].tolist() and part.starts.tolist() == [0, 6, 12]
+
+
 def test_causal_flag(tiny_bert, tiny_gpt2) -> None:
     assert load_encoder(str(tiny_bert)).model_type == "encoder"
     assert load_encoder(str(tiny_gpt2)).model_type == "decoder"

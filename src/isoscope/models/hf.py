@@ -16,6 +16,12 @@ from isoscope.errors import InputError, ModelNotAvailableError
 # Model types whose base model is autoregressive (each position sees only its prefix).
 _CAUSAL_HINTS = ("ForCausalLM", "LMHeadModel")
 
+#: Model types whose sentences can run packed into one row without padding: absolute
+#: positions taken from ``position_ids`` and attention through transformers' attention
+#: interface. Each is checked against padded batches in tests/store/test_models.py.
+_PACKABLE = {"bert", "gpt2"}
+_PACKED_ATTENTION = "isoscope_packed"
+
 
 class _StopForward(Exception):
     """Raised from a forward hook once the deepest requested layer has run."""
@@ -49,6 +55,90 @@ class EncodedBatch:
     word_ids: list[list[int]]
     offsets: list[list[tuple[int, int]]] = field(default_factory=list)
     n_truncated: int = 0
+
+
+@dataclass
+class FlatTokens:
+    """Tokenised sentences as flat arrays (one entry per token, sentences back to back).
+
+    Attributes
+    ----------
+    ids : ndarray of int64
+        Token ids.
+    lengths : ndarray of int64
+        Tokens per sentence (after truncation).
+    offsets : ndarray of int64, shape (n_tokens, 2)
+        Character span of each token in its sentence.
+    word_ids : ndarray of int64
+        Index of the word each token belongs to in its sentence (-1 for none).
+    special : ndarray of bool
+        True on special tokens.
+    truncated : ndarray of bool
+        Per sentence: cut at the model's maximum length.
+    """
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    offsets: np.ndarray
+    word_ids: np.ndarray
+    special: np.ndarray
+    truncated: np.ndarray
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Index of each sentence's first token (plus the total at the end)."""
+        return np.concatenate([[0], np.cumsum(self.lengths)])
+
+    @staticmethod
+    def concat(parts: Sequence[FlatTokens]) -> FlatTokens:
+        """Sentences of several parts, in order."""
+        return FlatTokens(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                            ("ids", "lengths", "offsets", "word_ids", "special", "truncated")))
+
+    def select(self, start: int, stop: int) -> FlatTokens:
+        """Sentences ``start`` to ``stop`` (exclusive)."""
+        starts = self.starts
+        a, b = int(starts[start]), int(starts[stop])
+        return FlatTokens(self.ids[a:b], self.lengths[start:stop], self.offsets[a:b],
+                          self.word_ids[a:b], self.special[a:b], self.truncated[start:stop])
+
+
+def _packed_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attention_mask: Any, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """SDPA, or, for packed rows (``isoscope_bounds`` given), SDPA on each sentence's span.
+
+    Packed rows hold several sentences back to back in one batch row, so the linear layers
+    run on real tokens only (no padding) and each sentence attends only to itself.
+    """
+    bounds = kwargs.get("isoscope_bounds")
+    if bounds is None:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, *args, **kwargs)  # type: ignore[no-any-return]
+    causal = kwargs.get("is_causal")
+    causal = bool(getattr(module, "is_causal", True) if causal is None else causal)
+    scaling = kwargs.get("scaling")
+    out = torch.cat([
+        torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], is_causal=causal, scale=scaling
+        )
+        for a, b in bounds
+    ], dim=2)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _use_packed_attention(model: Any) -> bool:
+    """Switch a packable SDPA model to the packed attention (padded batches behave as before)."""
+    config = model.config
+    if config.model_type not in _PACKABLE or config._attn_implementation not in {"sdpa", _PACKED_ATTENTION}:
+        return False
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(_PACKED_ATTENTION, _packed_attention)
+    AttentionMaskInterface.register(_PACKED_ATTENTION, sdpa_mask)
+    model.set_attn_implementation(_PACKED_ATTENTION)
+    return True
 
 
 def _find_layer_list(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
@@ -115,6 +205,8 @@ class HFEncoder:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         tokenizer.padding_side = "right"
         self._blocks: torch.nn.ModuleList | None = None
+        #: Whether :meth:`encode_packed` runs sentences back to back without padding.
+        self.packs = _use_packed_attention(model)
 
     @property
     def model_type(self) -> str:
@@ -139,6 +231,63 @@ class HFEncoder:
         lengths = np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64)
         truncated = np.fromiter((bool(e.overflowing) for e in enc.encodings), dtype=bool)
         return lengths, truncated
+
+    def tokenize_flat(self, sentences: Sequence[str]) -> FlatTokens:
+        """Tokenise sentences (truncated at :attr:`max_length`) into flat arrays."""
+        from itertools import chain
+
+        enc = self.tokenize(sentences)
+        lengths = np.fromiter(map(len, enc["input_ids"]), dtype=np.int64, count=len(sentences))
+        total = int(lengths.sum())
+        ids = np.fromiter(chain.from_iterable(enc["input_ids"]), dtype=np.int64, count=total)
+        special = np.fromiter(chain.from_iterable(enc["special_tokens_mask"]), dtype=bool, count=total)
+        offsets = np.fromiter(chain.from_iterable(chain.from_iterable(enc["offset_mapping"])),
+                              dtype=np.int64, count=2 * total).reshape(total, 2)
+        word_ids = np.fromiter((-1 if w is None else w for e in enc.encodings for w in e.word_ids),
+                               dtype=np.int64, count=total)
+        truncated = np.fromiter((bool(e.overflowing) for e in enc.encodings), dtype=bool,
+                                count=len(sentences))
+        return FlatTokens(ids, lengths, offsets, word_ids, special, truncated)
+
+    def encode_packed(
+        self, ids: np.ndarray, lengths: np.ndarray, layers: Sequence[int]
+    ) -> dict[int, torch.Tensor]:
+        """Hidden states of already tokenised sentences, one row per real token.
+
+        Parameters
+        ----------
+        ids : ndarray of int
+            Token ids of the sentences, back to back.
+        lengths : ndarray of int
+            Tokens per sentence.
+        layers : sequence of int
+            Sorted hidden-state indices; blocks above the deepest are not run.
+
+        Returns
+        -------
+        dict of int to torch.Tensor
+            Hidden-state index to a float32 (n_tokens, hidden_size) CPU tensor, rows in input order.
+        """
+        wanted = sorted(set(int(i) for i in layers))
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if self.packs:
+            # One row, no padding: positions restart at every sentence, attention stays inside it.
+            starts = np.concatenate([[0], np.cumsum(lengths)])
+            positions = np.arange(starts[-1]) - np.repeat(starts[:-1], lengths)
+            kwargs: dict[str, Any] = {
+                "input_ids": torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))[None].to(self.device),
+                "position_ids": torch.from_numpy(positions)[None].to(self.device),
+                "isoscope_bounds": list(zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)),
+            }
+            return {i: h[0] for i, h in self._forward(kwargs, wanted).items()}
+        width = int(lengths.max())
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        padded = np.full((len(lengths), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
+        padded[mask] = ids
+        keep = torch.from_numpy(mask)
+        kwargs = {"input_ids": torch.from_numpy(padded).to(self.device),
+                  "attention_mask": keep.long().to(self.device)}
+        return {i: h[keep] for i, h in self._forward(kwargs, wanted).items()}
 
     def encode(self, sentences: Sequence[str], layers: Sequence[int] | None = None) -> EncodedBatch:
         """Run the model on a batch and return the requested hidden states.
@@ -174,7 +323,7 @@ class HFEncoder:
         input_ids = padded["input_ids"].to(self.device)
         attention_mask = padded["attention_mask"].to(self.device)
         special = padded["special_tokens_mask"].bool() & attention_mask.bool().cpu()
-        states = self._forward(input_ids, attention_mask, wanted)
+        states = self._forward({"input_ids": input_ids, "attention_mask": attention_mask}, wanted)
         return EncodedBatch(
             hidden_states=states,
             input_ids=input_ids.cpu(),
@@ -185,10 +334,8 @@ class HFEncoder:
             n_truncated=n_truncated,
         )
 
-    def _forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, wanted: list[int]
-    ) -> dict[int, torch.Tensor]:
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+    def _forward(self, kwargs: dict[str, Any], wanted: list[int]) -> dict[int, torch.Tensor]:
+        kwargs = dict(kwargs)
         if self.is_causal:
             kwargs["use_cache"] = False
         deepest = wanted[-1]

@@ -118,13 +118,13 @@ def _packed_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
     causal = kwargs.get("is_causal")
     causal = bool(getattr(module, "is_causal", True) if causal is None else causal)
     scaling = kwargs.get("scaling")
-    out = torch.cat([
-        torch.nn.functional.scaled_dot_product_attention(
+    batch, heads, length, _ = query.shape
+    out = query.new_empty(batch, length, heads, value.shape[-1])  # the layout the caller reshapes
+    for a, b in bounds:
+        out[:, a:b] = torch.nn.functional.scaled_dot_product_attention(
             query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], is_causal=causal, scale=scaling
-        )
-        for a, b in bounds
-    ], dim=2)
-    return out.transpose(1, 2).contiguous(), None
+        ).transpose(1, 2)
+    return out, None
 
 
 def _use_packed_attention(model: Any) -> bool:

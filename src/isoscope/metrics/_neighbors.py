@@ -11,6 +11,7 @@ force remain selectable.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +159,12 @@ def _sort_rows(D: np.ndarray, Ind: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(D, o, axis=1), np.take_along_axis(Ind, o, axis=1)
 
 
+def _smallest(D: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m smallest entries of each row (unordered) and their column positions."""
+    sel = np.argpartition(D, m - 1, axis=1)[:, :m]
+    return np.take_along_axis(D, sel, axis=1), sel
+
+
 class _TopK:
     """Running k-smallest lists (float32 distance, int64 index) of n rows, unsorted per row.
 
@@ -177,27 +184,38 @@ class _TopK:
             return
         kk = self.kk
         o = np.argsort(q, kind="stable")
-        q, nb, dist = q[o], nb[o], dist[o]
-        rows, start, count = np.unique(q, return_index=True, return_counts=True)
-        width = kk + int(count.max())
+        qs = q[o]
+        start = np.concatenate([[0], np.flatnonzero(qs[1:] != qs[:-1]) + 1])
+        count = np.diff(np.append(start, qs.size))
+        crowded = int(count.max()) > kk
+        if crowded:
+            # A row needs at most its kk best new candidates: order by query, then distance
+            # (two stable passes; np.lexsort is many times slower) and drop the rest, so the
+            # padded merge matrix is never wider than 2 kk.
+            o = np.argsort(dist, kind="stable")
+            o = o[np.argsort(q[o], kind="stable")]
+        nb, dist = nb[o], dist[o]
+        rows = qs[start]
+        g = np.repeat(np.arange(rows.size), count)
+        rank = np.arange(qs.size) - start[g]
+        if crowded:
+            keep = rank < kk
+            g, rank, nb, dist = g[keep], rank[keep], nb[keep], dist[keep]
+        width = kk + min(int(count.max()), kk)
         PD = np.full((rows.size, width), np.inf, dtype=np.float32)
-        PI = np.full((rows.size, width), -1, dtype=np.int64)
+        PI = np.empty((rows.size, width), dtype=np.int64)
         PD[:, :kk] = self.dist[rows]
         PI[:, :kk] = self.idx[rows]
-        g = np.repeat(np.arange(rows.size), count)
-        col = kk + np.arange(q.size) - start[g]
-        PD[g, col] = dist
-        PI[g, col] = nb
-        sel = np.argpartition(PD, kk - 1, axis=1)[:, :kk]
-        PD = np.take_along_axis(PD, sel, axis=1)
+        PD[g, kk + rank] = dist
+        PI[g, kk + rank] = nb
+        PD, sel = _smallest(PD, kk)
         self.dist[rows] = PD
         self.idx[rows] = np.take_along_axis(PI, sel, axis=1)
         self.thr[rows] = PD.max(axis=1)
 
 
-# Unit roundoff of float32, and of float64.
+# Unit roundoff of float32.
 _U32 = 2.0**-24
-_U64 = 2.0**-53
 
 
 def _centered(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
@@ -219,48 +237,62 @@ def _centered(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]
     return Xc, sq
 
 
-def _symmetric_candidates(Xc: np.ndarray, sq: np.ndarray, kk: int, block: int) -> _TopK:
+def _symmetric_candidates(
+    Xc: np.ndarray, sq: np.ndarray, kk: int, block: int, timings: dict | None = None
+) -> _TopK:
     """The kk nearest other rows of every row by float32 squared distance, half the GEMM work.
 
     Squared distances come out of one GEMM per block pair by augmenting the rows:
     ``[-2x, |x|^2, 1] . [y, 1, |y|^2] = |x|^2 + |y|^2 - 2 x.y``. Diagonal blocks go first, so
     every list holds kk entries (and a finite threshold) before the off-diagonal blocks, in
-    which only entries below a row's or a column's threshold are gathered and merged.
+    which only entries below a row's or a column's threshold are gathered and merged. The GEMM
+    of the next block pair runs in a second thread while this one's entries are selected.
+    ``timings``, if given, receives the seconds spent per phase in the main thread.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    clock = time.perf_counter
+    tm = {"wait_gemm": 0.0, "diagonal_select": 0.0, "threshold_select": 0.0, "merge": 0.0}
     n, d = Xc.shape
     Bm = np.empty((n, d + 2), dtype=np.float32)
     Bm[:, :d] = Xc
     Bm[:, d] = 1.0
     Bm[:, d + 1] = sq
-    starts = list(range(0, n, block))
+    starts = [(s, min(s + block, n)) for s in range(0, n, block)]
+    pairs = [(a, a) for a in range(len(starts))]
+    pairs += [(a, b) for a in range(len(starts)) for b in range(a + 1, len(starts))]
+    bufs = [np.empty((block, block), dtype=np.float32) for _ in range(2)]
 
-    def lhs(s: int, e: int) -> np.ndarray:
+    def gemm(j: int) -> np.ndarray:
+        (s, e), (s2, e2) = starts[pairs[j][0]], starts[pairs[j][1]]
         A = np.empty((e - s, d + 2), dtype=np.float32)
         np.multiply(Xc[s:e], -2.0, out=A[:, :d])
         A[:, d] = sq[s:e]
         A[:, d + 1] = 1.0
-        return A
+        return np.matmul(A, Bm[s2:e2].T, out=bufs[j % 2][: e - s, : e2 - s2])
 
     top = _TopK(n, kk)
-    buf = np.empty((block, block), dtype=np.float32)
-    for s in starts:
-        e = min(s + block, n)
-        D = np.matmul(lhs(s, e), Bm[s:e].T, out=buf[: e - s, : e - s])
-        np.fill_diagonal(D, np.inf)  # the point itself; exact duplicates of it stay
-        m = min(kk, e - s - 1)
-        if m > 0:
-            sel = np.argpartition(D, m - 1, axis=1)[:, :m]
-            top.dist[s:e, :m] = np.take_along_axis(D, sel, axis=1)
-            top.idx[s:e, :m] = sel + s
-            if m == kk:
-                top.thr[s:e] = top.dist[s:e].max(axis=1)
-    for a, s in enumerate(starts):
-        e = min(s + block, n)
-        A = lhs(s, e)
-        for s2 in starts[a + 1 :]:
-            e2 = min(s2 + block, n)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(gemm, 0)
+        for j, (a, b) in enumerate(pairs):
+            t0 = clock()
+            D = job.result()
+            t1 = clock()
+            tm["wait_gemm"] += t1 - t0
+            if j + 1 < len(pairs):
+                job = pool.submit(gemm, j + 1)  # fills the other buffer meanwhile
+            (s, e), (s2, e2) = starts[a], starts[b]
+            if a == b:
+                np.fill_diagonal(D, np.inf)  # the point itself; exact duplicates of it stay
+                m = min(kk, e - s - 1)
+                if m > 0:
+                    top.dist[s:e, :m], sel = _smallest(D, m)
+                    top.idx[s:e, :m] = sel + s
+                    if m == kk:
+                        top.thr[s:e] = top.dist[s:e].max(axis=1)
+                tm["diagonal_select"] += clock() - t1
+                continue
             w = e2 - s2
-            D = np.matmul(A, Bm[s2:e2].T, out=buf[: e - s, :w])
             flat = D.reshape(-1)
             # Row side: block entry (r, c) is a candidate neighbour s2+c of point s+r; column
             # side: the same entry is a candidate neighbour s+r of point s2+c.
@@ -268,11 +300,17 @@ def _symmetric_candidates(Xc: np.ndarray, sq: np.ndarray, kk: int, block: int) -
             fc = np.flatnonzero(D < top.thr[None, s2:e2])
             r, c = np.divmod(fr, w)
             r2, c2 = np.divmod(fc, w)
-            top.merge(
+            cand = (
                 np.concatenate([r + s, c2 + s2]),
                 np.concatenate([c + s2, r2 + s]),
                 np.concatenate([flat[fr], flat[fc]]),
             )
+            t2 = clock()
+            top.merge(*cand)
+            tm["threshold_select"] += t2 - t1
+            tm["merge"] += clock() - t2
+    if timings is not None:
+        timings.update(tm)
     return top
 
 
@@ -306,7 +344,12 @@ def _float64_search(
 
 
 def _symmetric_knn(
-    X: np.ndarray, k: int, *, block: int = 2048, margin: int = 3
+    X: np.ndarray,
+    k: int,
+    *,
+    block: int | None = None,
+    margin: int = 3,
+    timings: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Exact self-kNN: float32 candidates (symmetric blocks), float64 refinement, certificate.
 
@@ -315,15 +358,26 @@ def _symmetric_knn(
     exact for a row when its refined k-th squared distance lies below the float32 value of
     its last candidate minus a rigorous bound on the float32 error (every point left out has
     a float32 value at least that large); uncertified rows (near-ties at the boundary far
-    from the origin, masses of duplicates) are searched again in float64.
+    from the origin, masses of duplicates) are searched again in float64. The default block
+    (n/8 rows, 1024 to 4096) balances the diagonal blocks' full selections (work ~ n block)
+    against the number of merges (~ n^2 / block).
     """
+    if block is None:
+        block = int(np.clip(X.shape[0] // 8 // 256 * 256, 1024, 4096))
+    clock = time.perf_counter
+    tm: dict = {}
+    t0 = clock()
     n, d = X.shape
     kk = min(k + margin, n - 1)
     Xc, sq = _centered(X)
-    top = _symmetric_candidates(Xc, sq, kk, min(block, n))
+    t1 = clock()
+    top = _symmetric_candidates(Xc, sq, kk, min(block, n), timings=tm)
+    del Xc
+    t2 = clock()
     Ind = top.idx
     D2 = _refine_sq(X, Ind)
     D2, Ind = _sort_rows(D2, Ind)
+    t3 = clock()
     if kk == n - 1:
         bad = np.zeros(0, dtype=np.int64)
     else:
@@ -338,6 +392,14 @@ def _symmetric_knn(
         Ib = _float64_search(X, bad, kk)
         Db, Ib = _sort_rows(_refine_sq(X, Ib, bad), Ib)
         D2[bad], Ind[bad] = Db, Ib
+    if timings is not None:
+        timings.update(
+            center=t1 - t0,
+            candidates=t2 - t1,
+            **{f"candidates.{key}": v for key, v in tm.items()},
+            refine_sort=t3 - t2,
+            certify_recompute=clock() - t3,
+        )
     return np.sqrt(D2[:, :k]), Ind[:, :k], int(bad.size)
 
 
@@ -348,6 +410,7 @@ def exact_knn(
     metric: str = "euclidean",
     backend: str = "auto",
     refine: bool = True,
+    timings: dict | None = None,
 ) -> Neighbors:
     """Exact k nearest neighbours of every row among the other rows.
 
@@ -370,6 +433,8 @@ def exact_knn(
         For ``"faiss"`` and ``"sklearn"``: recompute the returned distances from float64
         differences (default). faiss returns squared float32 distances; they are
         square-rooted after clipping at 0 either way.
+    timings : dict, optional
+        Diagnostic: receives the seconds spent per phase of the ``"symmetric"`` search.
 
     Returns
     -------
@@ -396,7 +461,7 @@ def exact_knn(
     if use == "auto":
         use = available_backends()[0]
     if use == "symmetric":
-        D, Ind, n_re = _symmetric_knn(X, k)
+        D, Ind, n_re = _symmetric_knn(X, k, timings=timings)
         return Neighbors(distances=D, indices=Ind, metric=metric, backend=use, n_recomputed=n_re)
     if use == "faiss":
         import faiss

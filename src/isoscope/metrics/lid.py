@@ -9,6 +9,7 @@ so the estimate never collapses to 0 through ``log(0)``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,6 +131,7 @@ def lid_mle(
     zero_tol: float = 1e-6,
     backend: str = "auto",
     neighbors: Neighbors | None = None,
+    timings: dict | None = None,
 ) -> LIDResult:
     """kNN maximum-likelihood LID of every point (Amsaleg et al. 2015), with mean and median.
 
@@ -153,28 +155,43 @@ def lid_mle(
         Neighbour backend (see :func:`~isoscope.metrics.exact_knn`).
     neighbors : Neighbors, optional
         Precomputed neighbours of the (de-duplicated) rows; skips the search.
+    timings : dict, optional
+        Diagnostic: receives the seconds spent per phase (``"knn.*"`` for the search).
 
     Returns
     -------
     LIDResult
     """
+    clock = time.perf_counter
+    t0 = clock()
     X = check_vectors(X, name="vectors", min_rows=2, dtype=np.float32)
     n = X.shape[0]
     Xd, n_dup = _distinct(X, duplicates)
+    t1 = clock()
+    knn_tm: dict = {}
     if neighbors is None:
         if Xd.shape[0] <= k:
             raise InputError(
                 f"LID with k={k} needs more than {k} distinct points, got {Xd.shape[0]}."
             )
-        neighbors = exact_knn(Xd, k, metric=metric, backend=backend)
+        neighbors = exact_knn(Xd, k, metric=metric, backend=backend, timings=knn_tm)
+    t2 = clock()
     values, n_zero = lid_mle_from_distances(neighbors.distances, variant=variant, zero_tol=zero_tol)
     ok = np.isfinite(values)
     if not ok.any():
         raise InputError("LID is undefined for every point: all neighbour distances are zero.")
+    mean, median = float(np.mean(values[ok])), float(np.median(values[ok]))
+    if timings is not None:
+        timings.update(
+            validate_dedupe=t1 - t0,
+            knn=t2 - t1,
+            **{f"knn.{key}": v for key, v in knn_tm.items()},
+            estimate=clock() - t2,
+        )
     return LIDResult(
         values=values,
-        mean=float(np.mean(values[ok])),
-        median=float(np.median(values[ok])),
+        mean=mean,
+        median=median,
         k=neighbors.k,
         metric=neighbors.metric,
         variant=variant,

@@ -68,7 +68,7 @@ def plan_extraction(
 ) -> Plan:
     """Tokenise once, apply ``max_tokens`` (whole sentences) and cut chunks.
 
-    Encoders with ``tokenize_flat`` keep their tokens in the plan (flat arrays, about 40 bytes
+    Encoders with ``tokenize_flat`` keep their tokens in the plan (flat arrays, 13 bytes
     a token), so no batch tokenises again.
     """
     flat = getattr(encoder, "tokenize_flat", None)
@@ -162,7 +162,7 @@ def _token_table(encoder: Any, sentences: list[str], tokens: Any, first_id: int)
     token_strings = np.array(names, dtype=object)[id_rows.reshape(-1)]
     # A word's string is its sentence's text from its first token's start to its last token's end.
     real = word_ids >= 0
-    keys, word_rows = np.unique(local[real] << 32 | word_ids[real], return_inverse=True)
+    keys, word_rows = np.unique(local[real] << 32 | word_ids[real].astype(np.int64), return_inverse=True)
     word_rows = word_rows.reshape(-1)
     lo = np.full(len(keys), np.iinfo(np.int64).max)
     hi = np.full(len(keys), -1)

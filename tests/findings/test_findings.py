@@ -126,7 +126,8 @@ def test_plan_fingerprint_tracks_settings() -> None:
     assert a.sample == 4_000 and a.max_tokens == 20_000
     assert a.fingerprint("sample") != b.fingerprint("sample")
     assert a.fingerprint("max_tokens") == b.fingerprint("max_tokens")
-    assert FindingsPlan.make(data_dir="/d").max_tokens is None
+    assert FindingsPlan.make(data_dir="/d").max_tokens == 100_000
+    assert FindingsPlan.make(data_dir="/d", max_tokens=5).max_tokens == 5
 
 
 # -- end to end on tiny models -------------------------------------------------------------------

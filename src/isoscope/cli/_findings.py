@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def findings_command(
         None, "--data-dir", help="Folder with wikitext-2/, stsbenchmark/ and word-sim/ (default: ../shared/data)."
     ),
     max_tokens: int = typer.Option(
-        None, "--max-tokens", help="Tokens extracted per model and corpus (default: all; quick: 20,000)."
+        None, "--max-tokens", help="Tokens extracted per model and corpus (default 100,000; quick: 20,000; 0 = all)."
     ),
     sample: int = typer.Option(None, "--sample", help="Tokens measured per layer."),
     seed: int = typer.Option(0, "--seed", help="Seed of every sample, k-means and fit."),
@@ -61,6 +62,8 @@ def findings_command(
         sample=sample,
         seed=seed,
     )
+    if max_tokens == 0:
+        plan = dataclasses.replace(plan, max_tokens=None)
     mode = "quick" if quick else "full"
     work_dir = work / mode
     t0 = time.perf_counter()

@@ -150,7 +150,7 @@ def claim_cosine(models: Mapping[str, Any]) -> Claim:
         1,
         "Inter-type cosine grows with depth; S_intra is high everywhere; the GPT-family last "
         "layer is the most anisotropic",
-        "Cai et al. (2021, Fig. 1 and Table 1) report for BERT, GPT-2, ELMo and others that the "
+        "Cai et al. (2021) report for BERT, GPT-2, ELMo and others that the "
         "mean cosine between random tokens (S_inter) rises in deeper layers, that occurrences "
         "of the same word (S_intra) stay more similar than random pairs in every layer, and "
         "that GPT-2's last layer is the extreme case, with S_inter near 1 (Ethayarajh, 2019, "
@@ -203,7 +203,7 @@ def claim_clusters(models: Mapping[str, Any]) -> Claim:
     c = Claim(
         2,
         "Isolated clusters exist in every model; GPT-2's middle layers form two islands",
-        "Cai et al. (2021, Sec. 4.1, Fig. 2) find, by k-means with silhouette selection, "
+        "Cai et al. (2021) find, by k-means with silhouette selection, "
         "well separated clusters in the space of every model they studied, and two distant "
         "islands in GPT-2's middle layers.",
         "k-means for k = 2…15 on each layer's sample, k chosen by the mean silhouette; "
@@ -258,7 +258,7 @@ def claim_centering(models: Mapping[str, Any]) -> Claim:
     c = Claim(
         3,
         "Per-cluster centering reveals near-isotropy inside clusters",
-        "Cai et al. (2021, Table 2) subtract each cluster's mean and find S'_inter close to 0 "
+        "Cai et al. (2021) subtract each cluster's mean and find S'_inter close to 0 "
         "in every layer (isotropic inside clusters), while S'_intra stays clearly positive "
         "(word identity survives).",
         "S'_inter and S'_intra after subtracting each k-means cluster's mean (the clusters of "
@@ -292,7 +292,7 @@ def claim_manifolds(models: Mapping[str, Any]) -> Claim:
     c = Claim(
         4,
         "GPT-family layers lie on a low-dimensional Swiss-roll manifold; BERT-family ones do not",
-        "Cai et al. (2021, Sec. 4.3, Fig. 4–5) project GPT-2's token vectors on their top "
+        "Cai et al. (2021) project GPT-2's token vectors on their top "
         "principal components and see a rolled, low-dimensional manifold (a 'Swiss roll'), "
         "while BERT's clouds are not low-dimensional in this way.",
         "3-D PCA views of a seeded sample of tokens at four depths, coloured by Zipf word "
@@ -343,7 +343,7 @@ def claim_frequency(models: Mapping[str, Any]) -> Claim:
     c = Claim(
         5,
         "Frequent words gather in one region; PC1 correlates with log frequency",
-        "Cai et al. (2021, Sec. 4.2) see frequent and rare words in different regions of the "
+        "Cai et al. (2021) see frequent and rare words in different regions of the "
         "PCA views; Liang et al. (2021) report that the first principal component correlates "
         "with log word frequency (about −0.7; the sign of a principal component is arbitrary).",
         "Spearman ρ between each token's coordinate on the layer's first principal component "
@@ -376,8 +376,8 @@ def claim_lid(models: Mapping[str, Any]) -> Claim:
         6,
         "LID is small relative to the width, grows with depth, and static embeddings have "
         "higher LID than contextual ones",
-        "Cai et al. (2021, Sec. 4.4, Fig. 6) estimate the Local Intrinsic Dimension by the kNN "
-        "MLE (Amsaleg et al., 2015): it is far below the width (tens against 768), rises "
+        "Cai et al. (2021) estimate the Local Intrinsic Dimension by the kNN "
+        "MLE (Amsaleg et al., 2015): it is far below the width, rises "
         "with depth roughly linearly, and is higher for static embeddings (GloVe, word2vec) "
         "than for contextual ones.",
         "Mean LID by the kNN MLE (k = 20, exact Euclidean neighbours, true distances, "

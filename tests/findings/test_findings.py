@@ -80,11 +80,14 @@ def test_cosine_claim_on_known_curves() -> None:
 
 def test_lid_claim_compares_static_with_contextual() -> None:
     models = {
-        "bert": _model("BERT family", lid_mle=[5, 6, 7, 8, 9]),
-        "glove": {"family": "static", "analysis": {"wikitext": _results(lid_mle=[12.0])}},
+        "bert": _model("BERT family", lid_mle_median=[5, 6, 7, 8, 9],
+                       lid_mle=[5, 6, 700, 8, 9]),
+        "glove": {"family": "static",
+                  "analysis": {"wikitext": _results(lid_mle_median=[12.0], lid_mle=[12.0])}},
     }
     claim = claim_lid(models)
     by_what = {k.what: k for k in claim.checks}
+    # the median is checked; the mean's outlier (700) would fail "far below width"
     assert by_what["bert / wikitext: LID far below width"].passed is True  # 9 / 100
     assert by_what["bert / wikitext: LID grows with depth"].passed is True
     assert by_what["glove vs bert / wikitext: static LID higher"].passed is True

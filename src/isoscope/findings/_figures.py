@@ -206,10 +206,10 @@ def fig_lid(models: Mapping[str, Any], out: Path) -> Path:
     colours = _colours(list(models))
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-        _curves(axes[0], models, "wikitext", "lid_mle", colours)
+        _curves(axes[0], models, "wikitext", "lid_mle_median", colours)
         axes[0].set_title("LID (kNN MLE, k = 20) — WikiText")
-        axes[0].set_ylabel("mean LID")
-        _curves(axes[1], models, "wikitext", "lid_mle", colours, per_width=True)
+        axes[0].set_ylabel("median LID")
+        _curves(axes[1], models, "wikitext", "lid_mle_median", colours, per_width=True)
         axes[1].set_title("LID / width — WikiText")
         axes[1].set_ylabel("share of the width")
         for ax in axes:

@@ -32,12 +32,13 @@ def _assert_same(D: np.ndarray, Ix: np.ndarray, ref_d: np.ndarray, ref_i: np.nda
     np.testing.assert_array_equal(Ix[~tie], ref_i[~tie])
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("n", [300, 257, 129, 64])
 @pytest.mark.parametrize("block", [64, 100, 4096])
-def test_matches_brute_force_odd_sizes(n: int, block: int) -> None:
+def test_matches_brute_force_odd_sizes(n: int, block: int, compiled: bool) -> None:
     rng = np.random.default_rng(n + block)
     X = (rng.standard_normal((n, 24)) * np.linspace(2, 0.1, 24) + 5.0).astype(np.float32)
-    D, Ix, _ = _symmetric_knn(X, 9, block=block)
+    D, Ix, _ = _symmetric_knn(X, 9, block=block, compiled=compiled)
     _assert_same(D, Ix, *_brute(X, 9))
     assert not (Ix == np.arange(n)[:, None]).any()
 
@@ -60,22 +61,23 @@ def test_agrees_with_sklearn_and_faiss(metric: str) -> None:
     np.testing.assert_array_equal(nb.indices[distinct], ski[distinct])
 
 
-def test_block_size_does_not_change_the_result() -> None:
+def test_block_size_and_kernel_do_not_change_the_result() -> None:
     rng = np.random.default_rng(2)
     X = rng.standard_normal((500, 16)).astype(np.float32)
     X[250:260] = X[0]  # exact ties: order by index, whatever the blocking
     ref = _symmetric_knn(X, 15, block=4096)
-    for block in (31, 128, 499):
-        D, Ix, _ = _symmetric_knn(X, 15, block=block)
+    for block, compiled in [(31, True), (128, True), (499, True), (31, False), (128, False)]:
+        D, Ix, _ = _symmetric_knn(X, 15, block=block, compiled=compiled)
         np.testing.assert_array_equal(D, ref[0])
         np.testing.assert_array_equal(Ix, ref[1])
 
 
-def test_duplicates_kept_self_excluded() -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+def test_duplicates_kept_self_excluded(compiled: bool) -> None:
     rng = np.random.default_rng(3)
     X = rng.standard_normal((200, 8)).astype(np.float32)
     X[:30] = X[0]  # 30 identical rows
-    D, Ix, _ = _symmetric_knn(X, 5, block=64)
+    D, Ix, _ = _symmetric_knn(X, 5, block=64, compiled=compiled)
     assert not (Ix == np.arange(200)[:, None]).any()
     np.testing.assert_array_equal(D[:30], 0.0)
     assert np.isin(Ix[:30], np.arange(30)).all()
@@ -88,7 +90,8 @@ def test_duplicates_kept_self_excluded() -> None:
 def test_ties_on_a_lattice_compare_distances() -> None:
     g = np.arange(7, dtype=np.float32)
     X = np.stack(np.meshgrid(g, g, g), axis=-1).reshape(-1, 3)  # 343 points, many equal distances
-    D, Ix, _ = _symmetric_knn(X, 6, block=50)
+    D, Ix, _ = _symmetric_knn(X, 6, block=50, compiled=False)
+    np.testing.assert_array_equal(D, _symmetric_knn(X, 6, block=50)[0])
     ref_d, _ = _brute(X, 6)
     np.testing.assert_allclose(D, ref_d, rtol=1e-12)
     np.testing.assert_allclose(
@@ -96,7 +99,8 @@ def test_ties_on_a_lattice_compare_distances() -> None:
     )  # the returned indices are at the returned distances
 
 
-def test_far_from_origin_is_certified_or_recomputed_exactly() -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+def test_far_from_origin_is_certified_or_recomputed_exactly(compiled: bool) -> None:
     # Two tight clusters far apart: centring cannot make the norms small, so float32
     # candidates near the k-th neighbour cannot all be certified; those rows are searched
     # again in float64 and the result is still exact.
@@ -104,7 +108,7 @@ def test_far_from_origin_is_certified_or_recomputed_exactly() -> None:
     a = rng.standard_normal((150, 32)) * 1e-3 + 1000.0
     b = rng.standard_normal((150, 32)) * 1e-3 - 1000.0
     X = np.vstack([a, b]).astype(np.float32)
-    D, Ix, n_re = _symmetric_knn(X, 10, block=64)
+    D, Ix, n_re = _symmetric_knn(X, 10, block=64, compiled=compiled)
     assert n_re > 0
     _assert_same(D, Ix, *_brute(X, 10))
 

@@ -177,6 +177,7 @@ class _TopK:
         self.dist = np.full((n, kk), np.inf, dtype=np.float32)
         self.idx = np.full((n, kk), -1, dtype=np.int64)
         self.thr = np.full(n, np.inf, dtype=np.float32)
+        self.pos = np.zeros(n, dtype=np.int64)  # where the maximum sits (compiled kernels)
 
     def merge(self, q: np.ndarray, nb: np.ndarray, dist: np.ndarray) -> None:
         """Offer candidates ``(query q, neighbour nb, distance)``; no pair may repeat."""
@@ -237,8 +238,22 @@ def _centered(X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]
     return Xc, sq
 
 
+def _kernels():
+    """The compiled selection kernels, or None where numba is not installed."""
+    try:
+        from isoscope.metrics import _knn_kernels
+    except ImportError:
+        return None
+    return _knn_kernels
+
+
 def _symmetric_candidates(
-    Xc: np.ndarray, sq: np.ndarray, kk: int, block: int, timings: dict | None = None
+    Xc: np.ndarray,
+    sq: np.ndarray,
+    kk: int,
+    block: int,
+    timings: dict | None = None,
+    compiled: bool = True,
 ) -> _TopK:
     """The kk nearest other rows of every row by float32 squared distance, half the GEMM work.
 
@@ -247,9 +262,15 @@ def _symmetric_candidates(
     every list holds kk entries (and a finite threshold) before the off-diagonal blocks, in
     which only entries below a row's or a column's threshold are gathered and merged. The GEMM
     of the next block pair runs in a second thread while this one's entries are selected.
-    ``timings``, if given, receives the seconds spent per phase in the main thread.
+    With numba, one compiled pass per block offers the entries to the lists in place
+    (``compiled=False`` forces the numpy path). ``timings``, if given, receives the seconds
+    spent per phase in the main thread.
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    kern = _kernels() if compiled else None
+    if kern is not None:
+        kern.warm_up()
 
     clock = time.perf_counter
     tm = {"wait_gemm": 0.0, "diagonal_select": 0.0, "threshold_select": 0.0, "merge": 0.0}
@@ -282,6 +303,12 @@ def _symmetric_candidates(
             if j + 1 < len(pairs):
                 job = pool.submit(gemm, j + 1)  # fills the other buffer meanwhile
             (s, e), (s2, e2) = starts[a], starts[b]
+            if kern is not None:
+                kern.select_rows(D, s, s2, a == b, top.dist, top.idx, top.thr, top.pos)
+                if a != b:
+                    kern.select_cols(D, s, s2, top.dist, top.idx, top.thr, top.pos, 8)
+                tm["compiled_select"] = tm.get("compiled_select", 0.0) + clock() - t1
+                continue
             if a == b:
                 np.fill_diagonal(D, np.inf)  # the point itself; exact duplicates of it stay
                 m = min(kk, e - s - 1)
@@ -350,6 +377,7 @@ def _symmetric_knn(
     block: int | None = None,
     margin: int = 3,
     timings: dict | None = None,
+    compiled: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Exact self-kNN: float32 candidates (symmetric blocks), float64 refinement, certificate.
 
@@ -371,7 +399,7 @@ def _symmetric_knn(
     kk = min(k + margin, n - 1)
     Xc, sq = _centered(X)
     t1 = clock()
-    top = _symmetric_candidates(Xc, sq, kk, min(block, n), timings=tm)
+    top = _symmetric_candidates(Xc, sq, kk, min(block, n), timings=tm, compiled=compiled)
     del Xc
     t2 = clock()
     Ind = top.idx
@@ -383,9 +411,11 @@ def _symmetric_knn(
     else:
         # |fl(a.b) - a.b| <= gamma_m sum|a_t b_t| for the (d+2)-term augmented product, and
         # sum|a_t b_t| <= (|x| + |y|)^2; a few more u for rounding the centred rows and norms.
+        # Only a y with |y| < |x| + d_k can be closer than the k-th neighbour, so the error
+        # that matters is at most gamma (2|x| + d_k)^2.
         gamma = (d + 8) * _U32 / (1.0 - (d + 8) * _U32)
-        norm = np.sqrt(sq)
-        err = gamma * (norm + norm.max()) ** 2
+        reach = 2.0 * np.sqrt(sq) + np.sqrt(D2[:, k - 1])
+        err = gamma * (reach * (1.0 + 1e-6)) ** 2
         ok = D2[:, k - 1] <= top.thr.astype(np.float64) - err
         bad = np.flatnonzero(~ok)
     if bad.size:

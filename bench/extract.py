@@ -130,6 +130,7 @@ def main() -> None:
         store = extract(encoder, corpus, Path(tmp) / "full", max_tokens=args.tokens, progress=False)
         dt = time.perf_counter() - t
         rows.append(("isoscope extract (all 7 hidden states)", store.n_tokens, dt, load()))
+        print(f"  {store.n_tokens} tokens in {dt:.1f} s", flush=True)
         flops_after = matmul_flops(args.threads)
         print(f"[{load()}] isoscope, all layers, naive-loop slice", flush=True)
         t = time.perf_counter()
@@ -151,7 +152,7 @@ def main() -> None:
     print(f"\nmachine: {args.threads} threads, float32 matmul {flops_before / 1e9:.1f} GFLOP/s before, "
           f"{flops_after / 1e9:.1f} after the main run (bound uses {flops / 1e9:.1f})")
     print(f"minilm non-embedding parameters: {params / 1e6:.2f} M -> compute bound {bound:,.0f} tokens/s")
-    print(f"corpus: {args.corpus} ({store.n_sentences} paragraphs, {store.n_tokens} tokens; naive-loop "
+    print(f"corpus: {args.corpus} ({store.manifest['n_sentences']} paragraphs, {store.n_tokens} tokens; naive-loop "
           f"slice: {len(small.sentences)} paragraphs, {small.n_tokens} tokens)\n")
     print(f"{'method':<42} {'tokens':>8} {'seconds':>8} {'tok/s':>9} {'of bound':>9}  load after")
     for name, n, dt, ld in rows:

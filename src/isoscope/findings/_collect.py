@@ -128,11 +128,15 @@ class ModelRun:
 
         if corpus not in self._stores:
             spec = self.plan.corpora()[corpus]
+            # Causal models carry massive activations (Gemma-3 exceeds float16's 65,504).
+            dtype = "float32" if self.causal else "float16"
+            size = self.plan.max_tokens or "all"
             self._stores[corpus] = extract(
                 self.model,
                 spec,
-                self.dir / corpus / "store",
+                self.dir / corpus / f"store-{size}-{dtype}",
                 max_tokens=self.plan.max_tokens,
+                dtype=dtype,
                 seed=self.plan.seed,
                 progress=self.progress,
             )

@@ -330,3 +330,23 @@ def test_learned_removal_gradient_matches_finite_differences(cone, tau):
     g = lambda t: _objective(t, stats, s, 0.1, tau)[1]  # noqa: E731
     for t in (np.full(4, 0.3), np.array([0.9, 0.1, 0.5, 0.7])):
         assert check_grad(f, g, t, epsilon=1e-7) < 1e-5 * max(1.0, np.linalg.norm(g(t)))
+
+
+def test_top_directions_of_identical_points_fall_back_to_eigh() -> None:
+    """A cluster of duplicates has a zero covariance; Lanczos cannot start from it."""
+    from isoscope.transforms._base import top_directions
+
+    X = np.zeros((5, 128))
+    V, var = top_directions(X, 3)
+    assert V.shape == (3, 128) and np.allclose(var, 0.0)
+    np.testing.assert_allclose(V @ V.T, np.eye(3), atol=1e-12)
+
+
+def test_cluster_repair_with_a_cluster_of_duplicates() -> None:
+    from isoscope.transforms import ClusterIsotropy
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(200, 96)), np.tile(rng.normal(size=96) * 50, (20, 1))])
+    out = ClusterIsotropy(n_clusters=4, n_components=2, random_state=0).fit_transform(X)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[200:], 0.0, atol=1e-8)  # a duplicate cluster centres to zero

@@ -180,12 +180,14 @@ def top_directions(X_centered: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
     cov = (X_centered.T @ X_centered) / max(n - 1, 1)
     if k == 0:
         return np.zeros((0, d)), np.zeros(0)
-    if d >= 64 and k <= d // 4:
-        from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+    # A zero covariance (one point, or identical points, e.g. a k-means cluster of duplicates)
+    # has no Krylov space for Lanczos: ARPACK stops with "starting vector is zero".
+    if d >= 64 and k <= d // 4 and np.any(cov):
+        from scipy.sparse.linalg import ArpackError, eigsh
 
         try:
             evals, evecs = eigsh(cov, k=k, which="LA", v0=np.full(d, d**-0.5), tol=0)
-        except ArpackNoConvergence:
+        except ArpackError:  # includes ArpackNoConvergence: the full eigh below is exact
             pass
         else:
             order = np.argsort(evals)[::-1]

@@ -126,7 +126,7 @@ def test_repair_claim_reads_isotropy_and_task_gains() -> None:
 def test_plan_fingerprint_tracks_settings() -> None:
     a = FindingsPlan.make(quick=True, data_dir="/d")
     b = FindingsPlan.make(quick=True, data_dir="/d", sample=5)
-    assert a.sample == 4_000 and a.max_tokens == 20_000
+    assert a.sample == 3_000 and a.max_tokens == 10_000
     assert a.fingerprint("sample") != b.fingerprint("sample")
     assert a.fingerprint("max_tokens") == b.fingerprint("max_tokens")
     assert FindingsPlan.make(data_dir="/d").max_tokens == 100_000

@@ -15,7 +15,7 @@ from isoscope.cli.app import app, echo, progress_enabled, user_errors
 @user_errors
 def findings_command(
     quick: bool = typer.Option(
-        False, "--quick", help="Reduced run: 20,000 tokens per corpus, 4,000-token samples."
+        False, "--quick", help="Reduced run: 10,000 tokens per corpus, 3,000-token samples per layer."
     ),
     model: list[str] = typer.Option(
         [], "--model", "-m", help="Models to include (repeatable; default: every bundled model)."
@@ -27,7 +27,7 @@ def findings_command(
         None, "--data-dir", help="Folder with wikitext-2/, stsbenchmark/ and word-sim/ (default: ../shared/data)."
     ),
     max_tokens: int = typer.Option(
-        None, "--max-tokens", help="Tokens extracted per model and corpus (default 100,000; quick: 20,000; 0 = all)."
+        None, "--max-tokens", help="Tokens extracted per model and corpus (default 100,000; quick: 10,000; 0 = all)."
     ),
     sample: int = typer.Option(None, "--sample", help="Tokens measured per layer."),
     seed: int = typer.Option(0, "--seed", help="Seed of every sample, k-means and fit."),

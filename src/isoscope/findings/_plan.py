@@ -103,10 +103,10 @@ class FindingsPlan:
 
     @classmethod
     def make(cls, quick: bool = False, **overrides: Any) -> FindingsPlan:
-        """The full plan, or the ``quick`` one (20k tokens per corpus, 4k-token samples,
+        """The full plan, or the ``quick`` one (10k tokens per corpus, 3k-token samples,
         repairs fitted on 2,000 sentences and 5,000 words)."""
         base: dict[str, Any] = (
-            {"max_tokens": 20_000, "sample": 4_000, "fit_sentences": 2_000, "fit_words": 5_000,
+            {"max_tokens": 10_000, "sample": 3_000, "fit_sentences": 2_000, "fit_words": 5_000,
              "cloud_points": 1_500}
             if quick
             else {}

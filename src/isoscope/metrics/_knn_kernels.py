@@ -34,10 +34,12 @@ def select_rows(D, s, s2, diagonal, dist, idx, thr, pos):  # pragma: no cover - 
     b, w = D.shape
     for r in nb.prange(b):
         q = s + r
+        t = thr[q]
         for c in range(w):
             v = D[r, c]
-            if v < thr[q] and not (diagonal and c == r):
+            if v < t and not (diagonal and c == r):
                 _offer(dist, idx, thr, pos, q, s2 + c, v)
+                t = thr[q]
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)

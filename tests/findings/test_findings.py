@@ -74,8 +74,11 @@ def test_cosine_claim_on_known_curves() -> None:
     assert by_what["bert / wikitext: S_intra above S_inter at every layer"] is True
     # gpt: S_intra falls below S_inter + 0.1 at layers 3-5
     assert by_what["gpt / wikitext: S_intra above S_inter at every layer"] is False
-    assert by_what["gpt / wikitext: last layer is the most anisotropic"] is True
+    assert by_what["gpt / wikitext: largest S_inter at the last layer"] is True
+    assert by_what["gpt / wikitext: last layer more anisotropic than the BERT family's"] is True
     assert claim.verdict == PARTLY
+    assert sorted(claim.by_family({"bert": "BERT family", "gpt": "GPT family"})) == [
+        ("BERT family", 2, 2), ("GPT family", 3, 4)]
 
 
 def test_lid_claim_compares_static_with_contextual() -> None:

@@ -113,8 +113,10 @@ def render(
     )
     env.filters["cell"] = lambda v: str(v).replace("|", "\\|")
     plan = collected["plan"]
+    families = {m: d["family"] for m, d in collected["models"].items()}
     text = env.get_template("findings.md.j2").render(
         claims=claims,
+        families=families,
         plan=plan,
         models_line=", ".join(f"`{m}` ({d['family']})" for m, d in collected["models"].items()),
         skipped=collected.get("skipped", {}),

@@ -258,6 +258,14 @@ def claim_clusters(models: Mapping[str, Any]) -> Claim:
                                       for s, p in zip(sizes, shares, strict=True)),
                             fmt(e["n_position_zero"])])
         mid = min(pz["layers"], key=lambda e: abs(e["layer"] - n_layers / 2))
+        if mid["n_clusters"] == 2:
+            small = min(mid["clusters"], key=lambda cl: cl["size"])
+            share = small["share_position_zero"] or 0.0
+            c.notes.append(
+                f"{m}, layer {mid['layer']} with position 0 kept: the smaller island holds "
+                f"{small['size']:,} tokens, {100 * share:.0f} % of them at position 0"
+                + (" — here the two islands are the first position against the rest."
+                   if share > 0.9 else "."))
         c.checks.append(Check(
             f"{m}: middle layer {mid['layer']} with position 0 kept splits in two",
             mid["n_clusters"] == 2, f"|C| = {mid['n_clusters']}, MMS {fmt(mid['mms'])}"))

@@ -112,7 +112,11 @@ def render(
         trim_blocks=False,
     )
     env.filters["cell"] = lambda v: str(v).replace("|", "\\|")
-    plan = collected["plan"]
+    plan = dict(collected["plan"])
+    try:  # a path relative to the page's folder reads the same on every checkout
+        plan["wikitext"] = os.path.relpath(plan["wikitext"], Path.cwd())
+    except ValueError:
+        pass
     families = {m: d["family"] for m, d in collected["models"].items()}
     text = env.get_template("findings.md.j2").render(
         claims=claims,
@@ -127,8 +131,8 @@ def render(
         command=command,
         work=work,
         version=__version__,
-        run_time=run_time or f"{compute_minutes(collected):.0f} min of computation on the machine "
-                             "that produced the results",
+        run_time=run_time or f"{compute_minutes(collected):.0f} min on 2 CPU cores, summed over the "
+                             "recorded times of the steps",
         generated=_dt.date.today().isoformat(),
         reproduce=f"{command}\n# or, from a checkout: .venv/bin/isoscope findings"
                   + (" --quick" if plan.get("quick") else ""),

@@ -25,6 +25,7 @@ from isoscope.findings._plan import (
     WORD_TASKS,
     FindingsPlan,
 )
+from isoscope.metrics.suite import _clean
 
 Log = Callable[[str], None]
 
@@ -48,21 +49,6 @@ _STEP_KEYS: dict[str, tuple[str, ...]] = {
 def model_dir_name(model: str) -> str:
     """Folder name of a model (``org/name`` -> ``org-name``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.") or "model"
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/Inf -> None, numpy scalars and arrays -> Python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -195,23 +181,13 @@ class ModelRun:
     def _learning_pairs(self, layer: int) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
         """Training word pairs (disjoint from the evaluated sets) as vectors at ``layer``."""
         from isoscope.evaluate import Pooling, encoded_words, load_word_similarity, static_table
+        from isoscope.evaluate._run import _learning_pairs
 
-        w1: list[str] = []
-        w2: list[str] = []
-        scores: list[float] = []
-        evaluated = set()
-        for _, rel in WORD_TASKS:
-            wp = load_word_similarity(self.plan.data(rel))
-            evaluated |= {tuple(sorted((a.lower(), b.lower()))) for a, b in zip(wp.word1, wp.word2, strict=True)}
-        for rel in LEARN_ON:
-            wp = load_word_similarity(self.plan.data(rel))
-            lo, hi = float(np.min(wp.scores)), float(np.max(wp.scores))
-            for a, b, g in zip(wp.word1, wp.word2, wp.scores, strict=True):
-                if tuple(sorted((a.lower(), b.lower()))) in evaluated:
-                    continue
-                w1.append(a.lower())
-                w2.append(b.lower())
-                scores.append((float(g) - lo) / ((hi - lo) or 1.0))
+        evaluated = [load_word_similarity(self.plan.data(rel)) for _, rel in WORD_TASKS]
+        learn = _learning_pairs([self.plan.data(rel) for rel in LEARN_ON], evaluated)
+        w1 = [w.lower() for w in learn["word1"]]
+        w2 = [w.lower() for w in learn["word2"]]
+        scores = list(learn["scores"])
         if self.static:
             from isoscope.models import load_static
 

@@ -20,7 +20,10 @@ def extract_command(
     max_tokens: int = typer.Option(None, "--max-tokens", help="Stop once this many tokens (whole sentences) are stored."),
     layers: str = typer.Option("all", "--layers", help="'all', 'last' or hidden-state indices like 0,3,6."),
     dtype: str = typer.Option("float16", "--dtype", help="float16 or float32."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Sentences per forward pass."),
+    batch_size: int = typer.Option(
+        None, "--batch-size",
+        help="Sentences per forward pass (default: 256 for packed BERT/GPT-2 rows, else 64).",
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     max_length: int = typer.Option(None, "--max-length", help="Truncate sentences at this many tokens."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own code to run."),

@@ -207,6 +207,14 @@ class HFEncoder:
         self._blocks: torch.nn.ModuleList | None = None
         #: Whether :meth:`encode_packed` runs sentences back to back without padding.
         self.packs = _use_packed_attention(model)
+        #: ``"onednn-packed"`` where the linear layers run on pre-packed oneDNN weights (CPU,
+        #: float32; set ``ISOSCOPE_ONEDNN=0`` to keep PyTorch's default), else ``"torch"``.
+        self.linear_kernel = "torch"
+        if os.environ.get("ISOSCOPE_ONEDNN", "1") != "0":
+            from isoscope.models._onednn import pack_linear_layers
+
+            if pack_linear_layers(model):
+                self.linear_kernel = "onednn-packed"
 
     @property
     def model_type(self) -> str:

@@ -81,7 +81,7 @@ def naive_loop(encoder, sentences: list[str]) -> tuple[int, float]:
 
 
 def peak_rss_child(corpus: str, repeat: int, layers: str) -> dict:
-    """Extract `repeat` copies of the corpus in a fresh process; return tokens and peak RSS."""
+    """Extract `repeat` copies of the corpus in a fresh process; return tokens and peak RSS (Linux)."""
     code = f"""
 import json, resource, sys, tempfile, pathlib
 from isoscope.extract import extract
@@ -89,7 +89,9 @@ text = pathlib.Path({corpus!r}).read_text(encoding='utf-8')
 d = pathlib.Path(tempfile.mkdtemp())
 (d / 'c.txt').write_text(text * {repeat}, encoding='utf-8')
 s = extract('minilm', 'wikitext:' + str(d / 'c.txt'), d / 'store', layers={layers!r}, progress=False)
-print(json.dumps({{'tokens': s.n_tokens, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM, not getrusage: ru_maxrss survives fork+exec, so it would report this parent's peak.
+hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))
+print(json.dumps({{'tokens': s.n_tokens, 'peak_rss_mb': int(hwm.split()[1]) / 1024}}))
 """
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import os
 import platform
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +77,7 @@ def plan_extraction(
     flat = getattr(encoder, "tokenize_flat", None)
     parts: list[Any] = []
     lengths_list, trunc_list = [], []
-    step = 4096
+    step = 1024  # the tokenizer's Python lists take about 200 bytes a token while they live
     for start in range(0, len(sentences), step):
         if flat is not None:
             part = flat(sentences[start : start + step])
@@ -128,15 +128,28 @@ def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np
 
 
 def _packed_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
-    """Runs of consecutive sentences bounded in sentences and tokens (no padding to bound)."""
-    batches, start, total = [], 0, 0
+    """Runs of consecutive sentences bounded in sentences and tokens (no padding to bound).
+
+    Runs are packed greedily; when that leaves a short last run (under half the token
+    bound), the last two runs share their sentences evenly instead, so a chunk does not end
+    in a tiny forward pass (a 100-token pass runs its linear layers far below the machine's
+    matmul rate and builds new kernels for its shapes).
+    """
+    runs, start, total = [], 0, 0
     for i, n in enumerate(lengths.tolist()):
         if i > start and (i - start >= batch_size or total + n > batch_tokens):
-            batches.append(np.arange(start, i))
+            runs.append(np.arange(start, i))
             start, total = i, 0
         total += n
-    batches.append(np.arange(start, len(lengths)))
-    return batches
+    runs.append(np.arange(start, len(lengths)))
+    if len(runs) > 1 and lengths[runs[-1]].sum() < batch_tokens / 2:
+        both = np.concatenate(runs[-2:])
+        ends = np.cumsum(lengths[both])
+        cut = int(np.abs(ends[:-1] - ends[-1] / 2).argmin()) + 1
+        if (max(cut, len(both) - cut) <= batch_size
+                and max(ends[cut - 1], ends[-1] - ends[cut - 1]) <= batch_tokens):
+            runs[-2:] = [both[:cut], both[cut:]]
+    return runs
 
 
 def _to_storage(states: Any, dtype: np.dtype, layer: int) -> np.ndarray:
@@ -319,34 +332,6 @@ def _encode_chunk(
     return arrays, table
 
 
-@contextlib.contextmanager
-def _steady_heap() -> Iterator[None]:
-    """Keep freed activations in glibc's heap for the next batch (glibc only).
-
-    Every forward pass allocates and frees tens of MiB of activations. By default glibc hands
-    blocks this big back to the OS on free and maps fresh, zeroed pages for the next batch;
-    those page faults cost several percent of the forward time (profiled: the ``copy_`` ops
-    of the packed attention went from 2-5 % of it to 0.3 %). The heap is still trimmed
-    after every chunk, so memory stays flat; glibc's default thresholds come back on exit.
-    """
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
-        yield
-        return
-    trim_threshold, top_pad, mmap_threshold = -1, -2, -3  # glibc's M_* parameter numbers
-    mallopt(mmap_threshold, 32 << 20)  # glibc's ceiling for this threshold on 64-bit
-    mallopt(trim_threshold, 1 << 30)
-    mallopt(top_pad, 64 << 20)
-    try:
-        yield
-    finally:
-        for param in (mmap_threshold, trim_threshold, top_pad):
-            mallopt(param, 128 << 10)
-
-
 def _release_free_memory() -> None:
     """Return freed heap pages to the OS (glibc only).
 
@@ -499,8 +484,7 @@ def extract(
         # Chunk c is committed (token table, disk writes, fsync) on a second thread while the
         # model runs chunk c + 1; at most one chunk waits, and commits stay in order, so a kill
         # still leaves whole chunks only.
-        with (torch.inference_mode(), bar, _steady_heap(),
-              ThreadPoolExecutor(1, "isoscope-commit") as committer):
+        with torch.inference_mode(), bar, ThreadPoolExecutor(1, "isoscope-commit") as committer:
             # wordfreq loads its tables on first use (about half a second): do it meanwhile.
             pending: Future[Any] | None = committer.submit(_warm_word_frequencies)
             for c, (start, stop) in enumerate(plan.chunks):

@@ -344,16 +344,30 @@ class StoreWriter:
             return self._finalize(extra)
 
     def _finalize(self, extra: dict[str, Any] | None) -> EmbeddingStore:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         chunks = sorted((self.root / "tokens").glob("chunk_*.parquet"))
         if self.n_tokens == 0:
             raise InputError("No tokens were extracted; the corpus is empty after tokenisation.")
-        table = pa.concat_tables([pq.read_table(c) for c in chunks])
-        table = add_word_frequencies(table)
+        # Two passes over the chunk files, so memory does not grow with the corpus: corpus-wide
+        # word counts first, then each chunk with its frequency columns as one row group.
+        counts = None
+        for c in chunks:
+            part = word_occurrences(pq.read_table(c, columns=["sentence_id", "word_id", "word", "is_special"]))
+            counts = part if counts is None else counts.add(part, fill_value=0)
+        counts = counts.astype("int64")
+        zipf = zipf_frequencies(counts.index)
         tmp = self.root / (TOKENS + ".tmp")
-        pq.write_table(table, tmp)
+        writer = None
+        try:
+            for c in chunks:
+                table = add_word_frequencies(pq.read_table(c), counts, zipf)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
         os.replace(tmp, self.root / TOKENS)
         manifest = {
             **self.manifest,
@@ -411,29 +425,53 @@ def fit_dtype(source: Any, dtype: Any, layer: int) -> np.ndarray:
     )
 
 
-def add_word_frequencies(table: Any) -> Any:
-    """Add ``word_count`` (corpus count of the lower-cased word) and ``zipf`` (wordfreq) columns."""
-    import pandas as pd
-    import pyarrow as pa
+def word_occurrences(table: Any) -> Any:
+    """Occurrences of each lower-cased word in a token table, as a pandas Series.
 
+    A word counts once per (sentence, word) pair, not once per sub-word token. Tables of whole
+    sentences add up: the counts of a corpus are the sum of its chunks' counts.
+    """
     df = table.select(["sentence_id", "word_id", "word", "is_special"]).to_pandas()
-    lower = df["word"].str.lower()
     real = ~df["is_special"].to_numpy() & (df["word_id"].to_numpy() >= 0)
-    # Count word occurrences, not sub-word tokens: one row per (sentence, word) pair.
-    occ = pd.DataFrame({"s": df["sentence_id"][real], "w": df["word_id"][real], "lw": lower[real]})
-    counts = occ.drop_duplicates(["s", "w"])["lw"].value_counts()
-    word_count = np.array(lower.map(counts).fillna(0).astype("int64"))
-    word_count[~real] = 0
+    occ = df.loc[real, ["sentence_id", "word_id", "word"]].drop_duplicates(["sentence_id", "word_id"])
+    return occ["word"].str.lower().value_counts()
+
+
+def zipf_frequencies(words: Any) -> dict[str, float]:
+    """wordfreq's English Zipf frequency (log10 per billion words) of each word."""
     try:
         from wordfreq import zipf_frequency
     except ImportError:  # pragma: no cover - wordfreq is a core dependency
-        zipf_map: dict[str, float] = {}
-    else:
-        zipf_map = {w: float(zipf_frequency(w, "en")) for w in counts.index}
-    zipf = np.array(lower.map(zipf_map).fillna(0.0).astype("float32"))
-    zipf[~real] = 0.0
+        return {}
+    return {w: float(zipf_frequency(w, "en")) for w in words}
+
+
+def add_word_frequencies(table: Any, counts: Any = None, zipf: dict[str, float] | None = None) -> Any:
+    """Add ``word_count`` (corpus count of the lower-cased word) and ``zipf`` (wordfreq) columns.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Token rows (the columns written by extraction).
+    counts : pandas.Series, optional
+        Corpus-wide :func:`word_occurrences`, when ``table`` is one chunk of a larger corpus
+        (default: counted in ``table`` itself).
+    zipf : dict, optional
+        :func:`zipf_frequencies` of the words in ``counts`` (default: looked up).
+    """
+    import pyarrow as pa
+
+    counts = word_occurrences(table) if counts is None else counts
+    zipf = zipf_frequencies(counts.index) if zipf is None else zipf
+    df = table.select(["word_id", "word", "is_special"]).to_pandas()
+    lower = df["word"].str.lower()
+    real = ~df["is_special"].to_numpy() & (df["word_id"].to_numpy() >= 0)
+    word_count = np.array(lower.map(counts).fillna(0).astype("int64"))
+    word_count[~real] = 0
+    zipf_col = np.array(lower.map(zipf).fillna(0.0).astype("float32"))
+    zipf_col[~real] = 0.0
     table = table.append_column("word_count", pa.array(word_count, type=pa.int64()))
-    return table.append_column("zipf", pa.array(zipf, type=pa.float32()))
+    return table.append_column("zipf", pa.array(zipf_col, type=pa.float32()))
 
 
 class EmbeddingStore:

@@ -250,3 +250,57 @@ def test_all_finite_reads_float16_bits() -> None:
             y = x.astype(dtype)
             y[0, 2] = bad
             assert not all_finite(y)
+
+
+def test_packed_batches_keep_order_and_bounds_and_avoid_a_tiny_last_run() -> None:
+    from isoscope.extract import _packed_batches
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        lengths = rng.integers(1, 600, size=int(rng.integers(1, 80)))
+        batch_tokens, batch_size = int(rng.integers(600, 5000)), int(rng.integers(1, 50))
+        runs = _packed_batches(lengths, batch_size, batch_tokens)
+        np.testing.assert_array_equal(np.concatenate(runs), np.arange(len(lengths)))
+        for run in runs:
+            # A sentence longer than the bound runs alone.
+            assert len(run) == 1 or (lengths[run].sum() <= batch_tokens and len(run) <= batch_size)
+    # Greedy packing would end in a 100-token pass; the last two runs share the tokens instead.
+    def sizes(lengths: list[int]) -> list[int]:
+        return [int(np.sum(np.array(lengths)[r])) for r in _packed_batches(np.array(lengths), 64, 4096)]
+
+    assert sizes([1000] * 4 + [100]) == [2000, 2100]
+    assert sizes([500] * 8 + [100, 100]) == [2000, 2200]
+    # A last run of at least half the bound stays as greedy packing left it.
+    assert sizes([1000] * 5 + [3000]) == [4000, 4000]
+
+
+def test_a_failed_commit_stops_extraction_and_the_store_resumes(tiny_bert, corpus_file, tmp_path,
+                                                                 monkeypatch) -> None:
+    # Commits run on a second thread; a disk error there must still end the call, after
+    # which the same call resumes to the store an uninterrupted run writes.
+    import errno
+
+    from isoscope.store import StoreWriteError, StoreWriter
+
+    reference = extract(str(tiny_bert), str(corpus_file), tmp_path / "ref", chunk_tokens=40,
+                        progress=False)
+    original = StoreWriter._append
+    calls = []
+
+    def failing(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, *args)
+
+    monkeypatch.setattr(StoreWriter, "_append", failing)
+    out = tmp_path / "s"
+    with pytest.raises(StoreWriteError, match="free some space"):
+        extract(str(tiny_bert), str(corpus_file), out, chunk_tokens=40, progress=False)
+    assert not open_store(out, allow_incomplete=True).manifest["complete"]
+    monkeypatch.setattr(StoreWriter, "_append", original)
+    resumed = extract(str(tiny_bert), str(corpus_file), out, chunk_tokens=40, progress=False)
+    assert resumed.n_tokens == reference.n_tokens
+    for layer in reference.layers:
+        np.testing.assert_array_equal(resumed.layer(layer), reference.layer(layer))
+    assert resumed.tokens().equals(reference.tokens())

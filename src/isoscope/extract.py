@@ -67,12 +67,15 @@ def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
 
 
 def plan_extraction(
-    encoder: Any, sentences: Sequence[str], *, max_tokens: int | None, chunk_tokens: int
+    encoder: Any, sentences: Sequence[str], *, max_tokens: int | None, chunk_tokens: int,
+    packed_batches: tuple[int, int] | None = None,
 ) -> Plan:
     """Tokenise once, apply ``max_tokens`` (whole sentences) and cut chunks.
 
     Encoders with ``tokenize_flat`` keep their tokens in the plan (flat arrays, 13 bytes
-    a token), so no batch tokenises again.
+    a token), so no batch tokenises again. With ``packed_batches`` = (sentences, tokens) per
+    packed batch, chunks end only where a greedy packed batch ends, so every chunk but the
+    last runs whole batches (no short pass at each chunk's end).
     """
     flat = getattr(encoder, "tokenize_flat", None)
     parts: list[Any] = []
@@ -95,13 +98,20 @@ def plan_extraction(
             raise InputError("--max-tokens must be at least 1.")
         # Whole sentences while the running total stays within the budget (at least one sentence).
         n = max(1, int(np.searchsorted(np.cumsum(lengths), max_tokens, side="right")))
+    if packed_batches is not None:
+        # Greedy runs from a run's first sentence are the same whichever chunk holds them.
+        units = [(int(r[0]), int(r[-1]) + 1) for r in _greedy_runs(lengths[:n], *packed_batches)]
+    else:
+        units = [(i, i + 1) for i in range(n)]
+    ends = np.concatenate([[0], np.cumsum(lengths[:n])])
     chunks: list[tuple[int, int]] = []
     start, total = 0, 0
-    for i in range(n):
-        if total and total + lengths[i] > chunk_tokens:
-            chunks.append((start, i))
-            start, total = i, 0
-        total += int(lengths[i])
+    for a, b in units:
+        size = int(ends[b] - ends[a])
+        if total and total + size > chunk_tokens:
+            chunks.append((start, a))
+            start, total = a, 0
+        total += size
     chunks.append((start, n))
     tokens = None
     if parts:
@@ -127,6 +137,18 @@ def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np
     return batches
 
 
+def _greedy_runs(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
+    """Consecutive sentences packed greedily within the sentence and token bounds."""
+    runs, start, total = [], 0, 0
+    for i, n in enumerate(lengths.tolist()):
+        if i > start and (i - start >= batch_size or total + n > batch_tokens):
+            runs.append(np.arange(start, i))
+            start, total = i, 0
+        total += n
+    runs.append(np.arange(start, len(lengths)))
+    return runs
+
+
 def _packed_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
     """Runs of consecutive sentences bounded in sentences and tokens (no padding to bound).
 
@@ -135,13 +157,7 @@ def _packed_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> 
     in a tiny forward pass (a 100-token pass runs its linear layers far below the machine's
     matmul rate and builds new kernels for its shapes).
     """
-    runs, start, total = [], 0, 0
-    for i, n in enumerate(lengths.tolist()):
-        if i > start and (i - start >= batch_size or total + n > batch_tokens):
-            runs.append(np.arange(start, i))
-            start, total = i, 0
-        total += n
-    runs.append(np.arange(start, len(lengths)))
+    runs = _greedy_runs(lengths, batch_size, batch_tokens)
     if len(runs) > 1 and lengths[runs[-1]].sum() < batch_tokens / 2:
         both = np.concatenate(runs[-2:])
         ends = np.cumsum(lengths[both])
@@ -451,7 +467,8 @@ def extract(
     packs = bool(getattr(encoder, "packs", False))
     batch_size = batch_size or (256 if packs else 64)
     batch_tokens = batch_tokens or (4096 if packs else 1024)
-    plan = plan_extraction(encoder, text.sentences, max_tokens=max_tokens, chunk_tokens=chunk_tokens)
+    plan = plan_extraction(encoder, text.sentences, max_tokens=max_tokens, chunk_tokens=chunk_tokens,
+                           packed_batches=(batch_size, batch_tokens) if packs else None)
     manifest: dict[str, Any] = {
         "model": encoder.name,
         "model_source": str(encoder.source),
@@ -479,6 +496,13 @@ def extract(
     with StoreWriter(out, manifest) as writer:
         if writer.complete:
             return EmbeddingStore(out)
+        done = plan.chunks[writer.n_chunks - 1][1] if writer.n_chunks else 0
+        if writer.n_chunks > len(plan.chunks) or int(plan.lengths[:done].sum()) != writer.n_tokens:
+            raise StoreError(
+                f"Store {out} was started with other batch settings (or another isoscope version), so its "
+                "chunks do not line up; "
+                "resume with the same --batch-size, or use a new --out folder."
+            )
         bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {encoder.name}", disable=not progress,
                    initial=writer.n_tokens, smoothing=0.1)
         # Chunk c is committed (token table, disk writes, fsync) on a second thread while the

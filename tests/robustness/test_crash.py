@@ -31,8 +31,9 @@ from isoscope.extract import extract
 from isoscope.store import MANIFEST, open_store
 
 runner = CliRunner()
-SETTINGS = {"chunk_tokens": 64}
-# The real command line, with small chunks so that several are committed before a failure.
+# Chunks end where packed batches end, so both are small here: the real command line, with
+# several chunks committed before a failure.
+SETTINGS = {"chunk_tokens": 64, "batch_tokens": 64}
 PATCH = ("import functools, isoscope.extract as e; "
          f"e.extract = functools.partial(e.extract, **{SETTINGS!r}); ")
 

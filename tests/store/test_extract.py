@@ -282,8 +282,8 @@ def test_a_failed_commit_stops_extraction_and_the_store_resumes(tiny_bert, corpu
 
     from isoscope.store import StoreWriteError, StoreWriter
 
-    reference = extract(str(tiny_bert), str(corpus_file), tmp_path / "ref", chunk_tokens=40,
-                        progress=False)
+    settings = {"chunk_tokens": 40, "batch_size": 4, "progress": False}
+    reference = extract(str(tiny_bert), str(corpus_file), tmp_path / "ref", **settings)
     original = StoreWriter._append
     calls = []
 
@@ -296,10 +296,13 @@ def test_a_failed_commit_stops_extraction_and_the_store_resumes(tiny_bert, corpu
     monkeypatch.setattr(StoreWriter, "_append", failing)
     out = tmp_path / "s"
     with pytest.raises(StoreWriteError, match="free some space"):
-        extract(str(tiny_bert), str(corpus_file), out, chunk_tokens=40, progress=False)
+        extract(str(tiny_bert), str(corpus_file), out, **settings)
     assert not open_store(out, allow_incomplete=True).manifest["complete"]
     monkeypatch.setattr(StoreWriter, "_append", original)
-    resumed = extract(str(tiny_bert), str(corpus_file), out, chunk_tokens=40, progress=False)
+    # Packed chunks end where batches end, so other batch settings cannot resume this store.
+    with pytest.raises(StoreError, match="other batch settings"):
+        extract(str(tiny_bert), str(corpus_file), out, **{**settings, "batch_size": 7})
+    resumed = extract(str(tiny_bert), str(corpus_file), out, **settings)
     assert resumed.n_tokens == reference.n_tokens
     for layer in reference.layers:
         np.testing.assert_array_equal(resumed.layer(layer), reference.layer(layer))

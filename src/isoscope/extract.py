@@ -262,6 +262,11 @@ def _run_chunk_flat(
     return arrays
 
 
+def _then_release_memory(job: Any) -> None:
+    job()
+    _release_free_memory()
+
+
 def _warm_word_frequencies() -> None:
     with contextlib.suppress(ImportError):
         from wordfreq import zipf_frequency
@@ -529,11 +534,9 @@ def extract(
                 del arrays
                 if pending is not None:
                     pending.result()  # re-raises a failed commit here
-                    _release_free_memory()
-                pending = committer.submit(job)
+                pending = committer.submit(_then_release_memory, job)
             if pending is not None:
                 pending.result()
-                _release_free_memory()
         extra = None
         if encoder.model_type == "static":
             n_words = sum(len(s.split()) for s in plan.sentences)

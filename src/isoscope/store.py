@@ -203,6 +203,11 @@ class StoreWriter:
         self.n_chunks = 0
         self.n_tokens = 0
         self.n_sentences = 0
+        # Word counts and Zipf frequencies of the chunks this writer committed (the rest are
+        # counted from their files when the store is finalised).
+        self._counts: Any = None
+        self._counted_chunks: set[int] = set()
+        self._zipf: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> StoreWriter:
@@ -330,6 +335,7 @@ class StoreWriter:
         tmp = final.with_name(final.name + ".tmp")
         pq.write_table(tokens, tmp)
         os.replace(tmp, final)
+        self._count_words(self.n_chunks, tokens)
         self.n_chunks += 1
         self.n_tokens += n_rows
         self.n_sentences += n_sentences
@@ -337,6 +343,12 @@ class StoreWriter:
             self.root / PROGRESS,
             {"n_chunks": self.n_chunks, "n_tokens": self.n_tokens, "n_sentences": self.n_sentences},
         )
+
+    def _count_words(self, chunk: int, tokens: Any) -> None:
+        part = word_occurrences(tokens)
+        self._counts = part if self._counts is None else self._counts.add(part, fill_value=0)
+        self._zipf.update(zipf_frequencies([w for w in part.index if w not in self._zipf]))
+        self._counted_chunks.add(chunk)
 
     def finalize(self, extra: dict[str, Any] | None = None) -> EmbeddingStore:
         """Write the full token table with word frequencies and mark the store complete."""
@@ -349,14 +361,15 @@ class StoreWriter:
         chunks = sorted((self.root / "tokens").glob("chunk_*.parquet"))
         if self.n_tokens == 0:
             raise InputError("No tokens were extracted; the corpus is empty after tokenisation.")
-        # Two passes over the chunk files, so memory does not grow with the corpus: corpus-wide
-        # word counts first, then each chunk with its frequency columns as one row group.
-        counts = None
-        for c in chunks:
-            part = word_occurrences(pq.read_table(c, columns=["sentence_id", "word_id", "word", "is_special"]))
-            counts = part if counts is None else counts.add(part, fill_value=0)
-        counts = counts.astype("int64")
-        zipf = zipf_frequencies(counts.index)
+        # Corpus-wide word counts (kept as chunks were committed; chunks of an earlier, killed
+        # run are counted from their files), then each chunk with its frequency columns as one
+        # row group: memory does not grow with the corpus.
+        columns = ["sentence_id", "word_id", "word", "is_special"]
+        for i, c in enumerate(chunks):
+            if i not in self._counted_chunks:
+                self._count_words(i, pq.read_table(c, columns=columns))
+        counts = self._counts.astype("int64")
+        zipf = self._zipf
         tmp = self.root / (TOKENS + ".tmp")
         writer = None
         try:

@@ -161,16 +161,19 @@ def main() -> None:
 
     flops = max(*flops_before.values(), *flops_after.values())
     bound = flops / (2 * params)
+    # The same with PyTorch's default kernel only (the definition used before oneDNN came in).
+    bound_mm = max(flops_before["torch.mm"], flops_after["torch.mm"]) / (2 * params)
     rates = ", ".join(f"{k} {flops_before[k] / 1e9:.1f} / {flops_after[k] / 1e9:.1f}" for k in flops_before)
     print(f"\nmachine: {args.threads} threads, float32 2048^2 matmul GFLOP/s before / after the main run: "
           f"{rates} (bound uses {flops / 1e9:.1f})")
     print(f"isoscope's linear layers: {encoder.linear_kernel}")
-    print(f"minilm non-embedding parameters: {params / 1e6:.2f} M -> compute bound {bound:,.0f} tokens/s")
+    print(f"minilm non-embedding parameters: {params / 1e6:.2f} M -> compute bound {bound:,.0f} tokens/s "
+          f"({bound_mm:,.0f} from torch.mm alone)")
     print(f"corpus: {args.corpus} ({store.manifest['n_sentences']} paragraphs, {store.n_tokens} tokens; naive-loop "
           f"slice: {len(small.sentences)} paragraphs, {small.n_tokens} tokens)\n")
-    print(f"{'method':<42} {'tokens':>8} {'seconds':>8} {'tok/s':>9} {'of bound':>9}  load after")
+    print(f"{'method':<42} {'tokens':>8} {'seconds':>8} {'tok/s':>9} {'of bound':>9} {'(torch.mm)':>10}  load after")
     for name, n, dt, ld in rows:
-        print(f"{name:<42} {n:>8} {dt:>8.1f} {n / dt:>9,.0f} {n / dt / bound:>8.0%}  {ld}")
+        print(f"{name:<42} {n:>8} {dt:>8.1f} {n / dt:>9,.0f} {n / dt / bound:>9.1%} {n / dt / bound_mm:>10.1%}  {ld}")
     print(f"\nisoscope / naive loop speed ratio (same slice): {(same.n_tokens / dt_same) / (n_naive / dt_naive):.2f}x")
     print(f"layers 0-2 vs all layers time ratio (same slice): {dt_part / dt_same:.2f} (blocks 3-6 are not run)")
 

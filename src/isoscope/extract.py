@@ -504,9 +504,9 @@ def extract(
         done = plan.chunks[writer.n_chunks - 1][1] if writer.n_chunks else 0
         if writer.n_chunks > len(plan.chunks) or int(plan.lengths[:done].sum()) != writer.n_tokens:
             raise StoreError(
-                f"Store {out} was started with other batch settings (or another isoscope version), so its "
-                "chunks do not line up; "
-                "resume with the same --batch-size, or use a new --out folder."
+                f"Store {out} was started with other batch settings (or another isoscope "
+                "version), so its chunks do not line up; resume with the same --batch-size, or "
+                "use a new --out folder."
             )
         bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {encoder.name}", disable=not progress,
                    initial=writer.n_tokens, smoothing=0.1)

@@ -215,22 +215,6 @@ def _token_table(encoder: Any, sentences: list[str], tokens: Any, first_id: int)
     })
 
 
-def _encode_chunk_flat(
-    encoder: Any,
-    sentences: list[str],
-    tokens: Any,
-    first_id: int,
-    layers: list[int],
-    dtype: np.dtype,
-    batch_size: int,
-    batch_tokens: int,
-    on_batch: Any = None,
-) -> tuple[dict[int, np.ndarray], Any]:
-    """Run one chunk of pre-tokenised sentences; layer blocks and token rows in corpus order."""
-    arrays = _run_chunk_flat(encoder, tokens, layers, dtype, batch_size, batch_tokens, on_batch)
-    return arrays, _token_table(encoder, sentences, tokens, first_id)
-
-
 def _run_chunk_flat(
     encoder: Any,
     tokens: Any,

@@ -210,15 +210,15 @@ def test_flat_chunk_equals_batch_by_batch_tokenising(model, packs, request, corp
     # The pre-tokenised chunk path (packed or padded) gives the same token rows as tokenising
     # each batch again (the path static tables still take), and the same vectors.
     from isoscope.corpora import load_corpus
-    from isoscope.extract import _encode_chunk, _encode_chunk_flat, plan_extraction
+    from isoscope.extract import _encode_chunk, _run_chunk_flat, _token_table, plan_extraction
 
     encoder = load_encoder(str(request.getfixturevalue(model)))
     encoder.packs = packs
     sentences = load_corpus(str(corpus_file)).sentences
     plan = plan_extraction(encoder, sentences, max_tokens=None, chunk_tokens=10_000)
     layers = [0, 2, 3]
-    new, new_table = _encode_chunk_flat(encoder, plan.sentences, plan.tokens, 7, layers, np.dtype("float32"),
-                                        batch_size=4, batch_tokens=40)
+    new = _run_chunk_flat(encoder, plan.tokens, layers, np.dtype("float32"), batch_size=4, batch_tokens=40)
+    new_table = _token_table(encoder, plan.sentences, plan.tokens, 7)
     old, old_table = _encode_chunk(encoder, plan.sentences, 7, layers, np.dtype("float32"), 4, 40, plan.lengths)
     assert new_table.equals(old_table)
     assert new_table.num_rows == plan.n_tokens and new_table["sentence_id"][0].as_py() == 7

@@ -164,6 +164,12 @@ class AnalysisResult:
     layers: list[dict]
     transforms: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    #: Store row ids of the measured sample (the same rows in every layer).
+    sample_rows: Any = None
+    #: Store row ids each repair was fitted on (the sample itself when transductive).
+    fit_rows: Any = None
+    #: Fitted repair estimators, aligned with ``transforms``.
+    fitted_repairs: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (NaN and Inf become None)."""
@@ -839,11 +845,16 @@ def _analyze(
         entries.append(entry)
         timings["layers"][str(layer)] = lt
     result = AnalysisResult(source=p.src.info, settings=s, layers=entries, timings=timings)
+    result.sample_rows = p.sample_rows
     if transforms:
         tl = list(transform_layers) if transform_layers is not None else [p.layers[-1]]
+        fitted: list[Any] = []
         result.transforms = evaluate_transforms(
-            p, transforms, layers=tl, transductive=transductive, before=entries, progress=progress
+            p, transforms, layers=tl, transductive=transductive, before=entries,
+            progress=progress, fitted=fitted,
         )
+        result.fitted_repairs = [est for est, _ in fitted]
+        result.fit_rows = fitted[0][1] if fitted else None
         s["transductive"] = bool(transductive)
         s["transform_layers"] = _resolve_layers(p.src, tl)
     timings["total_s"] = round(time.perf_counter() - t0, 3)
@@ -862,6 +873,7 @@ def evaluate_transforms(
     before: list[dict] | None = None,
     progress: bool | None = None,
     fit_params: Mapping[str, Mapping[str, Any]] | None = None,
+    fitted: list | None = None,
     **settings: Any,
 ) -> list[dict]:
     """Measure each repair before and after, fitted inductively or transductively.
@@ -887,6 +899,8 @@ def evaluate_transforms(
     fit_params : mapping, optional
         Extra keyword arguments of ``fit`` per spec, e.g.
         ``{"learned": {"pairs": (A, B, scores)}}`` for :class:`~isoscope.transforms.LearnedRemoval`.
+    fitted : list, optional
+        Receives ``(fitted estimator, fit row ids)`` per returned entry, in the same order.
 
     Returns
     -------
@@ -941,6 +955,9 @@ def evaluate_transforms(
                 raise InputError(
                     f"The repair {spec!r} could not be fitted on layer {layer}: {exc}"
                 ) from None
+
+            if fitted is not None:
+                fitted.append((model, fit_rows))
 
             def apply(a: np.ndarray, model: Any = model) -> np.ndarray:
                 return np.asarray(model.transform(a), dtype=np.float64)

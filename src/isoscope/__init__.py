@@ -5,7 +5,9 @@ The public API is organised as in scanpy / scikit-learn:
 - :mod:`isoscope.models` -- encoders that yield every hidden state, and static tables;
 - :mod:`isoscope.corpora` -- text corpora (PTB, WikiText, plain text, JSONL);
 - :mod:`isoscope.store` -- the on-disk :class:`~isoscope.store.EmbeddingStore`;
-- :mod:`isoscope.metrics` -- pure geometry measures and :func:`analyze`;
+- :mod:`isoscope.metrics` -- pure geometry measures;
+- :mod:`isoscope.measures` -- the registry of every reported measure;
+- :mod:`isoscope.analysis` -- :func:`analyze` and its typed results;
 - :mod:`isoscope.transforms` -- isotropy repairs as scikit-learn estimators;
 - :mod:`isoscope.evaluate` -- STS, word similarity, analogy and probes.
 
@@ -25,9 +27,10 @@ _LAZY = {
     "load_encoder": ("isoscope.models", "load_encoder"),
     "load_corpus": ("isoscope.corpora", "load_corpus"),
     "extract": ("isoscope.extract", "extract"),
-    "analyze": ("isoscope.metrics", "analyze"),
+    "analyze": ("isoscope.analysis", "analyze"),
 }
-_SUBMODULES = {"models", "corpora", "store", "metrics", "transforms", "evaluate", "extract", "report"}
+_SUBMODULES = {"models", "corpora", "store", "metrics", "measures", "analysis", "transforms", "evaluate",
+               "extract", "report"}
 
 
 def __getattr__(name: str) -> Any:

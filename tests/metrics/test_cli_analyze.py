@@ -86,7 +86,7 @@ def test_cli_analyze_transform(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["analyze", "/nonexistent/store"], "does not exist"),
-        (["analyze", "{npy}", "--normalisation", "whiten"], "normalisation"),
+        (["analyze", "{npy}", "--lid-variant", "whiten"], "Unknown LID variant"),
         (["analyze", "{npy}", "--layers", "x"], "Cannot read layers"),
         (["analyze", "{npy}", "-t", "nosuchrepair"], "Unknown transform"),
     ],

@@ -128,13 +128,21 @@ def test_analyze_store_layout_and_values(store, tmp_path: Path) -> None:
     rows = np.sort(np.random.default_rng(3).choice(cand, 500, replace=False))
     X = np.asarray(store.layer(1)[rows], dtype=np.float32)
     e1 = d["layers"][1]
-    assert e1["s_inter"] == pytest.approx(s_inter(X), abs=1e-12)
-    assert e1["isoscore"] == pytest.approx(isoscore(X), abs=1e-12)
-    assert e1["isotropy_partition_log10"] == pytest.approx(partition_isotropy(X).log10, rel=1e-10)
+    assert e1["isotropy_partition_log10"] == pytest.approx(
+        partition_isotropy(X, normalisation="raw").log10, rel=1e-10)
+    assert e1["isotropy_partition_centered_log10"] == pytest.approx(
+        partition_isotropy(X, normalisation="centered").log10, rel=1e-10)
+    assert e1["isotropy_partition_unit_log10"] == pytest.approx(
+        partition_isotropy(X, normalisation="unit").log10, rel=1e-10)
     assert e1["lid_mle"] == pytest.approx(lid_mle(X, k=8).mean, rel=1e-10)
-    # whole-layer streamed values cover every non-special row
-    assert e1["n_vectors_all"] == cand.size
-    assert e1["s_inter_all"] == pytest.approx(s_inter(store.layer(1)[cand]), abs=1e-10)
+    # moment measures come from every non-special row, exactly
+    full = np.asarray(store.layer(1)[cand], dtype=np.float64)
+    assert e1["n_tokens"] == cand.size
+    assert e1["s_inter"] == pytest.approx(s_inter(full), abs=1e-10)
+    assert e1["isoscore"] == pytest.approx(isoscore(full), abs=1e-10)
+    assert d["measures"]["s_inter"]["evidence"] == "all tokens"
+    assert d["measures"]["lid_mle"]["evidence"] == "distinct sample"
+    assert d["measures"]["isotropy_partition"]["evidence"] == "sample"
     # layer 0: S_inter high from the offset, centred variant near zero
     e0 = d["layers"][0]
     assert e0["s_inter"] > 0.8 and abs(e0["s_inter_centered"]) < 0.05
@@ -143,7 +151,9 @@ def test_analyze_store_layout_and_values(store, tmp_path: Path) -> None:
     loaded = json.loads(path.read_text())
     json.dumps(loaded, allow_nan=False)
     assert loaded["layers"][1]["s_inter"] == e1["s_inter"]
-    assert "layer" in res.format_table() and len(res.format_table().splitlines()) == 3
+    table = res.format_table().splitlines()
+    assert "layer" in table[0] and len(table) >= 3
+    assert any(line.strip().startswith("all tokens") and "S_inter" in line for line in table[3:])
     assert list(res.to_frame()["layer"]) == [0, 1]
 
 
@@ -152,7 +162,9 @@ def test_same_seed_same_numbers(store) -> None:
     b = analyze(store, layers=[1], sample=400, seed=1, progress=False, **FAST).to_dict()
     assert _no_timings(a) == _no_timings(b)
     c = analyze(store, layers=[1], sample=400, seed=2, progress=False, **FAST).to_dict()
-    assert c["layers"][0]["s_inter"] != a["layers"][0]["s_inter"]
+    assert c["layers"][0]["isotropy_partition"] != a["layers"][0]["isotropy_partition"]
+    # moment measures read every token: the seed does not change them
+    assert c["layers"][0]["s_inter"] == a["layers"][0]["s_inter"]
 
 
 def test_specials_and_duplicates(store) -> None:
@@ -201,7 +213,6 @@ def test_isotropic_and_blob_ground_truth() -> None:
 
 
 def test_transforms_inductive_and_transductive(store) -> None:
-    pytest.importorskip("isoscope.transforms")
     res = analyze(
         store,
         layers=[0, 1],
@@ -218,7 +229,9 @@ def test_transforms_inductive_and_transductive(store) -> None:
     t = tr[0]
     assert t["eval_n"] == 300 and t["fit_n"] == 300 and t["params"] == {}
     assert tr[1]["params"] == {"n_components": 2}
-    assert t["before"]["s_inter"] == res.layers[1]["s_inter"]
+    # before and after are both measured on the evaluation sample alone (moments included)
+    assert t["before"]["mms"] == res.layers[1]["mms"]
+    assert t["before"]["n_tokens"] == 300 and res.layers[1]["n_tokens"] > 300
     assert abs(t["after"]["s_inter"]) < abs(t["before"]["s_inter"]) + 0.05
     full = analyze(
         store,
@@ -273,5 +286,5 @@ def test_bad_inputs(tmp_path: Path, store) -> None:
         analyze(store, lid_kk=3)
     with pytest.raises(InputError, match="non-zero vectors to measure"):
         analyze(np.random.default_rng(0).standard_normal((10, 3)), progress=False)
-    with pytest.raises(InputError, match="normalisation"):
+    with pytest.raises(InputError, match="isotropy_partition, _centered, _unit"):
         analyze(bad, isotropy_normalisation="whiten")

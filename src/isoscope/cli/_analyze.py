@@ -42,11 +42,13 @@ def analyze_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample, k-means and subsamples."),
     out: Path = typer.Option(None, "--out", "-o", help="Write results JSON here."),
-    normalisation: str = typer.Option(
-        "centered", "--normalisation", help="Partition isotropy on raw, centered or unit vectors."
-    ),
     lid_k: int = typer.Option(20, "--lid-k", help="Neighbours for the LID estimate."),
     lid_metric: str = typer.Option("euclidean", "--lid-metric", help="euclidean or cosine."),
+    lid_variant: str = typer.Option(
+        "amsaleg",
+        "--lid-variant",
+        help="amsaleg (k / sum log(d_k/d_i), as Cai et al.) or levina_bickel ((k-1) / sum).",
+    ),
     k_min: int = typer.Option(2, "--k-min", help="Smallest k for k-means."),
     k_max: int = typer.Option(15, "--k-max", help="Largest k for k-means."),
     silhouette_sample: int = typer.Option(
@@ -86,8 +88,8 @@ def analyze_command(
         transforms=list(transform) if transform else None,
         transductive=transductive,
         progress=progress_enabled() if progress is None else progress,
-        isotropy_normalisation=normalisation,
         lid_k=lid_k,
+        lid_variant=lid_variant,
         lid_metric=lid_metric,
         k_range=[k_min, k_max],
         silhouette_sample=silhouette_sample,

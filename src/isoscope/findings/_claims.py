@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from isoscope.findings._plan import ISOTROPY_KEY
+
 REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -448,7 +450,7 @@ def claim_lid(models: Mapping[str, Any]) -> Claim:
 def _isotropy(entry: Mapping[str, Any] | None) -> float | None:
     if not entry:
         return None
-    v = entry.get("isotropy_partition_log10")
+    v = entry.get(ISOTROPY_KEY)
     return None if v is None else float(v)
 
 

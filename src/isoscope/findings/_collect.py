@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._jsonio import clean_json as _clean
 from isoscope.errors import InputError
 from isoscope.findings._plan import (
     LEARN_ON,
@@ -25,16 +26,12 @@ from isoscope.findings._plan import (
     WORD_TASKS,
     FindingsPlan,
 )
-from isoscope.metrics.suite import _clean
 
 Log = Callable[[str], None]
 
-#: I(V) of unit-length vectors: the partition function is not scale-invariant, and whitening
-#: inflates norms, so raw or centred vectors would rank repairs by their norms.
-ISOTROPY_NORMALISATION = "unit"
 
 #: Raised whenever what a step computes changes, so older step files are recomputed.
-STEPS_VERSION = 2
+STEPS_VERSION = 3
 
 #: Settings each step depends on (a change re-runs only the steps that use it).
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -141,7 +138,6 @@ class ModelRun:
                 seed=self.plan.seed,
                 drop_position_zero=self.causal,
                 frequency_source="zipf",
-                isotropy_normalisation=ISOTROPY_NORMALISATION,
                 progress=self.progress,
             )
             return {"corpus": corpus, "corpus_spec": self.plan.corpora()[corpus],
@@ -169,8 +165,7 @@ class ModelRun:
                     seed=self.plan.seed,
                     drop_position_zero=self.causal,
                     frequency_source="zipf",
-                    isotropy_normalisation=ISOTROPY_NORMALISATION,
-                    fit_params={"learned": {"pairs": pairs}},
+                    fit_inputs={"pairs": pairs},
                     progress=False,
                 )
             return {"layer": layer, "corpus": "wikitext", "learned_pairs": source,

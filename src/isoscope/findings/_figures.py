@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from isoscope.findings._claims import contextual, depth, of_family, series
+from isoscope.findings._plan import ISOTROPY_KEY
 from isoscope.report._style import PALETTE, SEQUENTIAL_CMAP, style
 
 _STYLES = {"BERT family": "-", "GPT family": "--", "static": ":"}
@@ -236,7 +237,7 @@ def fig_repairs(models: Mapping[str, Any], out: Path, repairs: Sequence[str]) ->
                     e = entries[0]["before"] if entries else None
                 else:
                     e = next((e["after"] for e in entries if e["name"] == rep), None)
-                v = None if not e else e.get("isotropy_partition_log10")
+                v = None if not e else e.get(ISOTROPY_KEY)
                 vals.append(np.nan if v is None else v)
             axes[0].bar(np.arange(len(names)) + k * width, vals, width, label=rep,
                         color=PALETTE[k % len(PALETTE)])

@@ -37,6 +37,11 @@ STS_TEST = "stsbenchmark/sts-test.csv"
 STS_TRAIN = "stsbenchmark/sts-train.csv"
 WIKITEXT = "wikitext-2/test.txt"
 
+#: The repairs claim compares I(V) of unit-length vectors (``isotropy_partition_unit``): the
+#: partition function is not scale-invariant and whitening inflates norms, so I(V) of raw or
+#: centred vectors would rank repairs by their norms. The key says so wherever it is shown.
+ISOTROPY_KEY = "isotropy_partition_unit_log10"
+
 
 def default_data_dir() -> Path:
     """``shared/data`` beside the project checkout (where the bundled data sets live)."""

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from isoscope._jsonio import clean_json as _clean
 from isoscope.findings._claims import build_claims
 from isoscope.findings._figures import draw_all
 from isoscope.findings._plan import REPAIRS
-from isoscope.metrics.suite import _clean
 
 
 def _numbers(collected: Mapping[str, Any]) -> dict[str, Any]:

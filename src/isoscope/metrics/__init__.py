@@ -6,10 +6,13 @@ Cosine structure (:func:`s_inter`, :func:`s_intra`, :func:`ethayarajh`,
 (:func:`kmeans_silhouette`), local intrinsic dimension (:func:`lid_mle`, :func:`twonn`),
 frequency (:func:`frequency_correlations`), streaming accumulators
 (:class:`StreamingMoments`, :func:`stream_partition_isotropy`), the shared exact
-neighbour backend (:func:`exact_knn`) and the per-layer suite (:func:`analyze`).
+neighbour backend (:func:`exact_knn`). The per-layer suite, :func:`analyze`, lives in
+:mod:`isoscope.analysis` and is re-exported here.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from isoscope.metrics._neighbors import Neighbors, count_duplicates, exact_knn, unique_rows
 from isoscope.metrics.clusters import (
@@ -52,13 +55,19 @@ from isoscope.metrics.streaming import (
     stream_moments,
     stream_partition_isotropy,
 )
-from isoscope.metrics.suite import (
-    DEFAULT_SETTINGS,
-    AnalysisResult,
-    analyze,
-    evaluate_transforms,
-    measure_vectors,
-)
+
+#: Names that live in :mod:`isoscope.analysis` (which builds on these functions), re-exported
+#: lazily so that ``from isoscope.metrics import analyze`` keeps working without an import cycle.
+_ANALYSIS = ("DEFAULT_SETTINGS", "AnalysisResult", "analyze", "evaluate_transforms",
+             "measure_vectors")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ANALYSIS:
+        import isoscope.analysis
+
+        return getattr(isoscope.analysis, name)
+    raise AttributeError(f"module 'isoscope.metrics' has no attribute {name!r}")
 
 __all__ = [
     "analyze",

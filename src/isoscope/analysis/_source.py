@@ -1,0 +1,237 @@
+"""Where analysis reads vectors from: a store or one array, its samples and per-layer passes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isoscope.errors import InputError
+from isoscope.metrics.streaming import StreamingMoments
+
+
+def _as_array(source: Any) -> np.ndarray | None:
+    """A 2-D numpy view of an array-like (numpy, torch, a .npy path), or None."""
+    if isinstance(source, np.ndarray):
+        return source
+    if type(source).__module__.startswith("torch"):
+        return np.asarray(source.detach().cpu().float().numpy())
+    if hasattr(source, "__array__") and not hasattr(source, "layer"):
+        return np.asarray(source)
+    return None
+
+
+class Source:
+    """Uniform access to an :class:`~isoscope.store.EmbeddingStore` or one n x d array.
+
+    Parameters
+    ----------
+    source : EmbeddingStore, path of a store or a .npy file, or array-like
+    """
+
+    def __init__(self, source: Any) -> None:
+        self.store: Any = None
+        self.array: np.ndarray | None = None
+        self.info: dict[str, Any] = {}
+        if isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if path.suffix == ".npy" and path.is_file():
+                try:
+                    self.array = np.load(path, mmap_mode="r", allow_pickle=False)
+                except (OSError, ValueError) as exc:
+                    raise InputError(f"Could not read {path} as a .npy array ({exc}).") from None
+                self.info = {"kind": "array", "path": str(path)}
+            elif path.is_dir():
+                from isoscope.store import open_store
+
+                self.store = open_store(path)
+            elif not path.exists():
+                raise InputError(
+                    f"{path} does not exist; give an embedding store folder or a .npy file."
+                )
+            else:
+                raise InputError(f"{path} is neither an embedding store folder nor a .npy file.")
+        elif hasattr(source, "layer") and hasattr(source, "tokens"):
+            self.store = source
+        else:
+            self.array = _as_array(source)
+            if self.array is None:
+                raise InputError(
+                    f"Cannot analyse a {type(source).__name__}; give an EmbeddingStore, a store "
+                    "path, an array or a .npy path."
+                )
+            self.info = {"kind": "array", "path": None}
+        if self.array is not None:
+            if self.array.ndim != 2:
+                raise InputError(
+                    f"The array must be 2-D (n vectors x d dims), got shape {self.array.shape}."
+                )
+            if np.iscomplexobj(self.array) or not np.issubdtype(self.array.dtype, np.number):
+                raise InputError(f"The array must be real and numeric, got dtype {self.array.dtype}.")
+            self.layers = [0]
+            self.n_rows = int(self.array.shape[0])
+        else:
+            st: Any = self.store
+            m = st.manifest
+            self.info = {
+                "kind": "store",
+                "path": str(st.path),
+                "model": m.get("model"),
+                "corpus": m.get("corpus"),
+                "model_type": m.get("model_type", "encoder"),
+                "n_tokens": int(st.n_tokens),
+                "hidden_size": int(st.hidden_size),
+                "dtype": m.get("dtype"),
+            }
+            self.layers = list(st.layers)
+            self.n_rows = int(st.n_tokens)
+        self._tokens: Any = None
+
+    @property
+    def has_words(self) -> bool:
+        """Whether word identities (a token table) are available."""
+        return self.store is not None
+
+    def tokens(self) -> Any:
+        """The store's token table (cached)."""
+        if self._tokens is None and self.store is not None:
+            self._tokens = self.store.tokens()
+        return self._tokens
+
+    def candidates(self, include_special: bool, drop_position_zero: bool) -> np.ndarray:
+        """Row ids a measure may use."""
+        if self.store is None:
+            return np.arange(self.n_rows)
+        return np.flatnonzero(self.store.row_mask(include_special, drop_position_zero))
+
+    def data(self, layer: int) -> np.ndarray:
+        """The layer as stored (memory-mapped for a store)."""
+        if self.store is None:
+            assert self.array is not None
+            return self.array
+        return self.store.layer(layer)
+
+    def rows(self, layer: int, rows: np.ndarray) -> np.ndarray:
+        """Rows of a layer as float32."""
+        return np.asarray(self.data(layer)[rows], dtype=np.float32)
+
+    def resolve_layers(self, layers: Sequence[int] | int | None) -> list[int]:
+        """Hidden-state indices (negative counts from the last), checked and de-duplicated."""
+        if layers is None:
+            return list(self.layers)
+        if isinstance(layers, int | np.integer):
+            layers = [int(layers)]
+        out: list[int] = []
+        for layer in layers:
+            layer = int(layer)
+            if layer < 0 and -len(self.layers) <= layer:
+                layer = self.layers[layer]
+            if layer not in self.layers:
+                raise InputError(
+                    f"Layer {layer} is not available (available layers: {self.layers})."
+                )
+            if layer not in out:
+                out.append(layer)
+        if not out:
+            raise InputError("No layers were selected.")
+        return out
+
+    def iter_blocks(self, layer: int, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, block)`` over the whole layer, in stored dtype."""
+        data = self.data(layer)
+        for s in range(0, data.shape[0], chunk_rows):
+            yield s, np.asarray(data[s : s + chunk_rows])
+
+
+def sample_rows(candidates: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Sorted seeded uniform sample of ``candidates`` without replacement (all when n is None).
+
+    The same draw as :meth:`isoscope.store.EmbeddingStore.sample_indices`.
+    """
+    if n is None or int(n) >= candidates.size:
+        return candidates
+    rng = np.random.default_rng(int(seed))
+    return np.sort(rng.choice(candidates, size=int(n), replace=False))
+
+
+def _row_hashes(block: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's bytes (equal rows hash equal; collisions are verified)."""
+    raw = np.ascontiguousarray(block).view(np.uint8).reshape(block.shape[0], -1)
+    pad = (-raw.shape[1]) % 8
+    if pad:
+        raw = np.pad(raw, ((0, 0), (0, pad)))
+    words = np.ascontiguousarray(raw).view(np.uint64)
+    with np.errstate(over="ignore"):
+        return (words * multipliers[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
+
+
+@dataclass
+class LayerPass:
+    """What one streamed pass over a layer yields."""
+
+    moments: StreamingMoments | None
+    #: First occurrence of every distinct vector among the candidates (None: not computed).
+    distinct_candidates: np.ndarray | None
+
+
+def layer_pass(
+    src: Source,
+    layer: int,
+    candidates: np.ndarray,
+    *,
+    chunk_rows: int,
+    moments: bool,
+    distinct: bool,
+) -> LayerPass:
+    """Stream one layer once: float64 moments of the candidates and their distinct rows.
+
+    Parameters
+    ----------
+    src : Source
+    layer : int
+    candidates : ndarray of int
+        Sorted row ids that count.
+    chunk_rows : int
+    moments : bool
+        Accumulate :class:`~isoscope.metrics.StreamingMoments` over the candidates.
+    distinct : bool
+        Find the first occurrence of each distinct candidate vector (exact, byte-wise).
+    """
+    if not moments and not distinct:
+        return LayerPass(None, None)
+    mask = np.zeros(src.n_rows, dtype=bool)
+    mask[candidates] = True
+    acc = StreamingMoments() if moments else None
+    hashes: list[np.ndarray] = []
+    mult: np.ndarray | None = None
+    for start, block in src.iter_blocks(layer, int(chunk_rows)):
+        keep = mask[start : start + block.shape[0]]
+        sub = block[keep] if not keep.all() else block
+        if acc is not None:
+            acc.update(np.asarray(sub, dtype=np.float32))
+        if distinct:
+            if mult is None:
+                n_words = -(-sub.shape[1] * sub.dtype.itemsize // 8)
+                mult = np.random.default_rng(0x15050C).integers(
+                    1, 2**63, size=n_words, dtype=np.uint64) | np.uint64(1)
+            hashes.append(_row_hashes(sub, mult))
+    found = None
+    if distinct:
+        h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+        _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+        dup = np.flatnonzero(first[inverse] != np.arange(h.size))
+        keep = np.ones(h.size, dtype=bool)
+        if dup.size:
+            # Verify byte equality with the first row of the same hash (collisions stay).
+            data = src.data(layer)
+            a = np.asarray(data[candidates[dup]])
+            b = np.asarray(data[candidates[first[inverse[dup]]]])
+            same = (a.view(np.uint8).reshape(a.shape[0], -1)
+                    == b.view(np.uint8).reshape(b.shape[0], -1)).all(axis=1)
+            keep[dup[same]] = False
+        found = candidates[keep]
+    return LayerPass(acc, found)

@@ -1,0 +1,5 @@
+"""``python -m isoscope.measures`` prints docs/results.md."""
+
+from isoscope.measures import results_reference
+
+print(results_reference())

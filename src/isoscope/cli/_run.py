@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +11,9 @@ import typer
 
 from isoscope.cli.app import app, echo, progress_enabled, user_errors
 from isoscope.errors import InputError
+from isoscope.pipeline import RESULTS, STORE, resolve_layer
 
-RESULTS = "results.json"
-STORE = "store"
+__all__ = ["RESULTS", "STORE", "load_run", "parse_tasks", "resolve_layer", "run_model", "slug"]
 
 
 def log(message: str) -> None:
@@ -48,37 +46,6 @@ def parse_transforms(items: list[str]) -> list[str]:
     return [t for t in _parse(items) if t != "none"] if items else []
 
 
-def resolve_layer(spec: str, layers: list[int]) -> int:
-    """``last``, ``first``, a hidden-state index or a negative index into the stored layers."""
-    text = spec.strip().lower()
-    if text == "last":
-        return layers[-1]
-    if text == "first":
-        return layers[0]
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(
-            f"--layer takes 'last', 'first' or a hidden-state index, got {spec!r}."
-        ) from None
-    if value < 0:
-        if -value > len(layers):
-            raise InputError(
-                f"--layer {value} is out of range: the store has {len(layers)} layers."
-            )
-        return layers[value]
-    if value not in layers:
-        raise InputError(f"Layer {value} is not in the store (stored layers: {layers}).")
-    return value
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def run_model(
     model: str,
     run_dir: Path,
@@ -97,103 +64,16 @@ def run_model(
     progress: bool = False,
     report: bool = True,
 ) -> tuple[dict[str, Any], Any]:
-    """Extract (or reuse) a store, analyse every layer, measure repairs, evaluate, report.
+    """One model through :func:`isoscope.pipeline.run`; returns the results and the store."""
+    from isoscope.pipeline import RunSettings, run
 
-    Returns
-    -------
-    results : dict
-        What is written to ``run_dir/results.json``.
-    store : EmbeddingStore
-    """
-    from isoscope.extract import extract
-    from isoscope.metrics import analyze
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    transforms = list(transforms or [])
-    tasks = list(tasks or [])
-    t0 = time.perf_counter()
-    log(
-        f"· {model}: extracting up to {max_tokens or 'all'} tokens of {corpus} into {run_dir / STORE}"
+    settings = RunSettings(
+        model=model, corpus=corpus, max_tokens=max_tokens, sample=sample, seed=seed,
+        transforms=list(transforms or []), layer=layer, transductive=transductive,
+        drop_position_zero=drop_position_zero, tasks=list(tasks or []), fit_on=fit_on,
     )
-    store = extract(
-        model, corpus, run_dir / STORE, max_tokens=max_tokens, seed=seed, progress=progress
-    )
-    t_extract = time.perf_counter() - t0
-    log(
-        f"  {store.n_tokens} tokens, layers {store.layers[0]}–{store.layers[-1]}, width "
-        f"{store.hidden_size} ({t_extract:.0f} s)"
-    )
-    chosen = resolve_layer(layer, store.layers)
-    what = f" and {len(transforms)} repair(s) on layer {chosen}" if transforms else ""
-    log(
-        f"· measuring {len(store.layers)} layers on a sample of {sample or 'all'} tokens (seed {seed}){what}"
-    )
-    t1 = time.perf_counter()
-    result = analyze(
-        store,
-        sample=sample,
-        seed=seed,
-        transforms=transforms or None,
-        transductive=transductive,
-        transform_layers=[chosen],
-        drop_position_zero=drop_position_zero,
-        progress=progress,
-    )
-    results = result.to_dict()
-    log(f"  done ({time.perf_counter() - t1:.0f} s)")
-    if tasks:
-        from isoscope.evaluate import evaluate
-
-        fit: Any = fit_on
-        if fit_on == "corpus":
-            from isoscope.corpora import load_corpus
-
-            fit = load_corpus(corpus).sentences[: int(store.manifest.get("n_sentences") or 0)]
-        log(
-            f"· evaluating on {', '.join(n for n, _ in tasks)} with repairs: none"
-            + "".join(f", {t}" for t in transforms)
-        )
-        t2 = time.perf_counter()
-        ev = evaluate(
-            model,
-            tasks,
-            transforms=["none", *transforms],
-            layer=chosen,
-            drop_position_zero=drop_position_zero,
-            transductive=transductive,
-            fit_on=fit,
-            seed=seed,
-            progress=progress,
-            log=log,
-        ).to_dict()
-        results["evaluation"] = ev["results"]
-        results["evaluation_settings"] = ev["settings"]
-        log(f"  done ({time.perf_counter() - t2:.0f} s)")
-    results["run"] = {
-        "command": "isoscope run",
-        "model": model,
-        "corpus": corpus,
-        "max_tokens": max_tokens,
-        "sample": sample,
-        "seed": seed,
-        "layer": chosen,
-        "transforms": transforms,
-        "transductive": transductive,
-        "drop_position_zero": drop_position_zero,
-        "tasks": [f"{n}={p}" for n, p in tasks],
-        "fit_on": fit_on,
-        "store": str(run_dir / STORE),
-    }
-    results.setdefault("timings", {})["run_total_s"] = round(time.perf_counter() - t0, 3)
-    _write_json(run_dir / RESULTS, results)
-    if report:
-        from isoscope.report import write_report
-
-        log("· drawing figures and writing the report")
-        write_report(
-            results, run_dir, store=store, seed=seed, words=words or None, formats=("png", "svg")
-        )
-    return results, store
+    out = run(settings, run_dir, progress=progress, log=log, report=report, words=words)
+    return out.results, out.store
 
 
 def load_run(path: Path) -> tuple[dict[str, Any], Any]:
@@ -204,15 +84,9 @@ def load_run(path: Path) -> tuple[dict[str, Any], Any]:
     file = path if path.is_file() else path / RESULTS
     if not file.exists():
         raise InputError(f"{path} has no {RESULTS}; run `isoscope run --out {path}` first.")
-    try:
-        results = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{file} is not a readable results file ({exc}).") from None
-    layers = results.get("layers") if isinstance(results, dict) else None
-    if not isinstance(layers, list) or not all(
-        isinstance(row, dict) and isinstance(row.get("layer"), int) for row in layers
-    ):
-        raise InputError(f"{file} is not an isoscope results file (no list of per-layer records).")
+    from isoscope.analysis import load_results
+
+    results = load_results(file)
     store = None
     store_dir = file.parent / STORE
     if store_dir.is_dir():

@@ -1,9 +1,8 @@
 """Colour-blind-safe palette, matplotlib style and the catalogue of per-layer measures.
 
-The catalogue gives every measure in ``results.json`` a human label, a unit and
-one sentence on how to read it, so that figures and the report are readable
-without the papers. Measures missing from the catalogue are still plotted under
-their key.
+The panels, labels, units and "how to read" sentences come from the measure registry
+(:mod:`isoscope.measures`), so that the figures name every measure as results.json and
+docs/results.md do.
 """
 
 from __future__ import annotations
@@ -92,160 +91,40 @@ class Family:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family(
-        "Average cosine, random token pairs",
-        "cosine (−1 … 1)",
-        ("s_inter", "s_inter_centered", "s_inter_all"),
-        ("S_inter (raw)", "S_inter (mean removed)", "S_inter (every token, raw)"),
-        "High raw values mean all vectors point into a narrow cone; the centred line shows "
-        "how much of that is just a shared offset.",
-    ),
-    Family(
-        "Same-word similarity",
-        "cosine (−1 … 1)",
-        ("s_intra", "s_intra_centered"),
-        ("S_intra (raw)", "S_intra (mean removed)"),
-        "Mean cosine between occurrences of the same word; compare with S_inter: a gap means "
-        "context-independent word identity survives.",
-    ),
-    Family(
-        "Self-similarity (Ethayarajh 2019)",
-        "cosine (−1 … 1)",
-        ("self_similarity", "self_similarity_adjusted"),
-        ("self-similarity", "minus anisotropy baseline"),
-        "How alike a word's occurrences are; lower adjusted values mean more context-specific "
-        "representations.",
-    ),
-    Family(
-        "Intra-sentence similarity",
-        "cosine (−1 … 1)",
-        ("intra_sentence_similarity", "intra_sentence_similarity_adjusted"),
-        ("intra-sentence", "minus anisotropy baseline"),
-        "Mean cosine of each token to its sentence mean.",
-    ),
-    Family(
-        "Maximum explainable variance",
-        "share of variance (0 … 1)",
-        ("mev", "mev_adjusted", "mev_baseline"),
-        ("MEV", "minus anisotropy baseline", "anisotropy baseline"),
-        "Share of a word's occurrence variance on its first principal component.",
-    ),
-    Family(
-        "Partition isotropy I(V)",
-        "log10 I(V) (0 = isotropic)",
-        ("isotropy_partition_log10",),
-        ("log10 I(V)",),
-        "Mu & Viswanath's min/max partition ratio; 0 is perfectly isotropic, very negative "
-        "values mean one direction dominates.",
-    ),
-    Family(
-        "IsoScore",
-        "score (0 … 1, 1 = isotropic)",
-        ("isoscore", "isoscore_star", "isoscore_all"),
-        ("IsoScore", "IsoScore*", "IsoScore (every token)"),
-        "Fraction of dimensions used uniformly (Rudman et al.).",
-        (0.0, 1.02),
-    ),
-    Family(
-        "Local intrinsic dimension",
-        "dimensions",
-        ("lid_mle", "lid_mle_median", "lid_twonn"),
-        ("MLE mean", "MLE median", "TwoNN"),
-        "Dimension of the neighbourhood around each point (k-NN estimates); far below the "
-        "width of the model means a thin manifold.",
-    ),
-    Family(
-        "PCA components for 80% variance",
-        "components",
-        ("pca_dims_80",),
-        ("components",),
-        "Few components means the variance lives in a low-dimensional subspace.",
-    ),
-    Family(
-        "Cluster structure",
-        "silhouette (−1 … 1)",
-        ("mms", "silhouette_best"),
-        ("MMS", "best silhouette"),
-        "k-means silhouette; above ~0.1 the cloud splits into separate clusters.",
-    ),
-    Family(
-        "Number of clusters",
-        "k (chosen by silhouette)",
-        ("n_clusters", "best_k"),
-        ("k used", "best k by silhouette"),
-        "k with the best silhouette in the searched range.",
-    ),
-    Family(
-        "Frequency encoding",
-        "correlation (−1 … 1)",
-        ("freq_pc1_spearman", "freq_pc1_pearson", "freq_norm_spearman", "freq_norm_pearson"),
-        (
-            "PC1 vs log freq (Spearman)",
-            "PC1 vs log freq (Pearson)",
-            "norm vs log freq (Spearman)",
-            "norm vs log freq (Pearson)",
-        ),
-        "Far from 0 means word frequency is written into the main direction or the length of "
-        "the vectors.",
-        (-1.02, 1.02),
-    ),
-    Family(
-        "Frequency on PC2 and PC3",
-        "correlation (−1 … 1)",
-        ("freq_pc2_spearman", "freq_pc3_spearman", "freq_pc2_pearson", "freq_pc3_pearson"),
-        ("PC2 (Spearman)", "PC3 (Spearman)", "PC2 (Pearson)", "PC3 (Pearson)"),
-        "Correlation of the second and third principal coordinates with log word frequency.",
-        (-1.02, 1.02),
-    ),
-    Family(
-        "Mean vector length",
-        "L2 norm (model units)",
-        ("mean_norm", "mean_norm_all"),
-        ("sample", "every token"),
-        "Average Euclidean length of the vectors.",
-    ),
-    Family(
-        "Diagnostics",
-        "count (in the sample)",
-        (
-            "n_duplicates",
-            "n_zero_rows",
-            "n_null_directions",
-            "lid_n_zero_distances",
-            "lid_n_undefined",
-        ),
-        (
-            "duplicate vectors",
-            "all-zero vectors",
-            "null directions",
-            "LID: zero distances",
-            "LID: undefined points",
-        ),
-        "Identical vectors (e.g. every [CLS] at layer 0), vectors with no direction, directions "
-        "with no variance (LayerNorm) and points where LID is undefined; they are handled "
-        "explicitly by the measures.",
-    ),
-)
+def _families() -> tuple[Family, ...]:
+    from isoscope.measures import REGISTRY
 
-#: Scalar keys never drawn as curves (identifiers or sample sizes shown elsewhere).
-NOT_A_CURVE = frozenset(
-    {"layer", "n_vectors", "n_vectors_all", "isotropy_partition", "s_intra_n_types", "freq_n"}
-)
+    out = []
+    for panel in REGISTRY.panels():
+        ms = REGISTRY.panel_measures(panel.id)
+        if ms:
+            out.append(Family(panel.title, panel.ylabel, tuple(m.key for m in ms),
+                              tuple(m.label for m in ms), panel.help, panel.ylim))
+    return tuple(out)
 
-#: Measures shown in summaries and before/after panels, in order.
-HEADLINE_KEYS: tuple[tuple[str, str], ...] = (
-    ("isoscore", "IsoScore (0…1, ↑ isotropic)"),
-    ("isotropy_partition_log10", "log10 I(V) (0 = isotropic)"),
-    ("s_inter", "S_inter (cosine)"),
-    ("s_inter_centered", "S_inter centred (cosine)"),
-    ("s_intra", "S_intra (cosine)"),
-    ("pca_dims_80", "PCA dims for 80% var"),
-    ("lid_mle", "LID, MLE (dims)"),
-    ("mms", "MMS (silhouette)"),
-    ("freq_pc1_spearman", "PC1–frequency ρ"),
-    ("mean_norm", "mean L2 norm"),
-)
+
+#: The panels of the per-layer figure, from the measure registry (``isoscope.measures``).
+FAMILIES: tuple[Family, ...] = _families()
+
+
+def _not_a_curve() -> frozenset[str]:
+    from isoscope.measures import REGISTRY
+
+    return frozenset({"layer", *(m.key for m in REGISTRY if m.panel is None)})
+
+
+#: Scalar keys never drawn as curves (identifiers, sample sizes, values shown elsewhere).
+NOT_A_CURVE = _not_a_curve()
+
+
+def _headline() -> tuple[tuple[str, str], ...]:
+    from isoscope.measures import REGISTRY
+
+    return tuple((m.key, f"{m.label}, {m.unit}") for m in REGISTRY.headline())
+
+
+#: Measures shown in summaries and before/after panels, in order (registry ``headline``).
+HEADLINE_KEYS: tuple[tuple[str, str], ...] = _headline()
 
 
 def measure_label(key: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -214,6 +214,10 @@ def default_abtt_components(n_features: int) -> int:
     return max(1, int(round(n_features / 100)))
 
 
+@overload
+def check_positive_int(value: Any, name: str, *, allow_none: Literal[False]) -> int: ...
+@overload
+def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None: ...
 def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None:
     """Validate a hyper-parameter that must be a positive integer (or None)."""
     if value is None and allow_none:

@@ -322,5 +322,7 @@ def fit_repair(
     except IsoscopeError:
         raise
     except (TypeError, ValueError) as exc:
-        raise InputError(f"The repair {label!r} could not be fitted: {_one_sentence(exc)}.") from None
+        raise InputError(
+            f"The repair {label!r} could not be fitted: {_one_sentence(exc)}."
+        ) from None
     return est

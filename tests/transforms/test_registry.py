@@ -158,6 +158,8 @@ def test_fit_repair_seeds_unless_the_spec_does(cone):
     assert fit_repair("cluster:n_clusters=3", cone, random_state=5).random_state == 5
     assert fit_repair("cluster:n_clusters=3,random_state=2", cone, random_state=5).random_state == 2
     assert fit_repair("abtt", cone, random_state=5).n_components_ == 1
+    given = ClusterIsotropy(n_clusters=3, random_state=9)
+    assert fit_repair(given, cone, random_state=5).random_state == 9
 
 
 @pytest.mark.parametrize(

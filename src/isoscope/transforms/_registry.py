@@ -288,7 +288,8 @@ def fit_repair(
         ``{"sample_weight": counts}``. Inputs the repair does not declare are ignored, so one
         mapping can serve every repair; a value of None counts as not given.
     random_state : int, optional
-        Seed for repairs that take one (``cluster``); a ``random_state`` set in the spec wins.
+        Seed for repairs that take one (``cluster``) built from a spec string; a
+        ``random_state`` set in the spec wins, and a given estimator keeps its own.
 
     Returns
     -------
@@ -303,7 +304,7 @@ def fit_repair(
     """
     entry = repair_for(spec)
     if isinstance(spec, IsotropyTransform):
-        est, label, seeded = spec, entry.name, False
+        est, label, seeded = spec, entry.name, True  # a given estimator keeps its own seed
     else:
         est, label = from_spec(spec), _spec_text(spec)
         seeded = "random_state" in label.partition(":")[2]

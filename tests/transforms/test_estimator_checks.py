@@ -21,7 +21,9 @@ ESTIMATORS = [
     Identity(),
     MeanCenter(),
     AllButTheTop(),
-    AllButTheTop(n_components=2),
+    # sklearn's check data have 2 features; D = 2 would remove every direction, which fit
+    # refuses (see test_formulas), so the explicit-D instance removes one.
+    AllButTheTop(n_components=1),
     ClusterIsotropy(n_clusters=3, n_components=2),
     LearnedRemoval(n_components=2),
     Whitening(),

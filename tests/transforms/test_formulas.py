@@ -19,6 +19,7 @@ from isoscope.transforms import (
     Whitening,
     ZipfianWhitening,
     from_spec,
+    spec_of,
 )
 from isoscope.transforms._base import default_abtt_components
 from isoscope.transforms._cluster import default_cluster_components
@@ -150,7 +151,7 @@ def test_cluster_matches_per_cluster_formula():
     X = np.vstack([c + rng.normal(size=(60, 6)) * [4, 2, 1, 1, 1, 1] for c in centres])
     new = np.vstack([c + rng.normal(size=(5, 6)) for c in centres])
     est = ClusterIsotropy(n_clusters=3, n_components=2, random_state=0).fit(X)
-    km = KMeans(n_clusters=3, n_init=1, random_state=0).fit(X)
+    km = KMeans(n_clusters=3, n_init=10, random_state=0).fit(X)  # the paper's 10 restarts
     np.testing.assert_allclose(est.cluster_centers_, km.cluster_centers_)
     # New vectors go to the nearest centroid and use that cluster's mean and directions.
     labels = np.argmin(((new[:, None, :] - est.cluster_centers_[None]) ** 2).sum(-1), axis=1)
@@ -175,19 +176,63 @@ def test_cluster_handles_clusters_too_small_for_d_directions():
     Z = est.transform(X)
     assert np.all(np.isfinite(Z))
     np.testing.assert_allclose(Z[-2:], 0.0, atol=1e-9)
-    # More clusters than vectors: capped, singletons are centred onto 0.
-    tiny = ClusterIsotropy(n_clusters=27).fit(X[:4])
+    # As many clusters as vectors: every cluster is a singleton, centred onto 0.
+    tiny = ClusterIsotropy(n_clusters=4).fit(X[:4])
     assert tiny.n_clusters_ == 4
     np.testing.assert_allclose(tiny.transform(X[:4]), 0.0, atol=1e-12)
 
 
-def test_cluster_default_rule_scales_paper_setting_with_width():
+def test_cluster_refuses_more_clusters_than_fit_vectors():
+    """Regression (issue 18): n_clusters above the number of fit points was silently capped."""
+    X = np.random.default_rng(2).normal(size=(4, 5))
+    with pytest.raises(InputError, match="n_clusters=27 is more than the 4 fit vectors") as info:
+        ClusterIsotropy(n_clusters=27).fit(X)
+    assert str(info.value).count(". ") == 0 and str(info.value).endswith(".")
+    with pytest.raises(InputError, match="n_clusters=5 is more than the 4 fit vectors"):
+        ClusterIsotropy(n_clusters=5, n_components=1).fit(X)
+
+
+def test_cluster_defaults_are_the_papers_and_scaled_is_a_named_option(cone):
+    """Rajaee & Pilehvar: C = 27, D = 12 at every width, sklearn KMeans with 10 inits."""
+    est = from_spec("cluster")
+    assert (est.n_clusters, est.n_components, est.n_init) == (27, 12, 10)
+    assert ClusterIsotropy(n_clusters=4).fit(cone).n_components_ == 12  # width 16: still 12
+    # isoscope's width-scaled variant: D = round(12 d / 768), at least 1.
     assert default_cluster_components(768) == 12
     assert default_cluster_components(384) == 6
     assert default_cluster_components(1024) == 16
     assert default_cluster_components(16) == 1
-    est = from_spec("cluster")
-    assert est.n_clusters == 27 and est.n_components is None
+    scaled = from_spec("cluster:n_clusters=4,n_components=scaled")
+    assert scaled.n_components == "scaled"
+    assert scaled.fit(cone).n_components_ == 1
+    assert spec_of(scaled) == "cluster:n_clusters=4,n_components=scaled"
+    with pytest.raises(InputError, match="positive integer or 'scaled'"):
+        ClusterIsotropy(n_clusters=4, n_components="auto").fit(cone)
+    with pytest.raises(InputError, match="positive integer or 'scaled'"):
+        ClusterIsotropy(n_clusters=4, n_components=None).fit(cone)
+
+
+def test_cluster_default_runs_ten_kmeans_initialisations(cone):
+    """The best of 10 k-means++ starts, exactly as scikit-learn's KMeans(n_init=10)."""
+    est = ClusterIsotropy(n_clusters=5, random_state=0).fit(cone)
+    km = KMeans(n_clusters=5, n_init=10, random_state=0).fit(cone)
+    np.testing.assert_allclose(est.cluster_centers_, km.cluster_centers_)
+    one = ClusterIsotropy(n_clusters=5, n_init=1, random_state=0).fit(cone)
+    km1 = KMeans(n_clusters=5, n_init=1, random_state=0).fit(cone)
+    np.testing.assert_allclose(one.cluster_centers_, km1.cluster_centers_)
+
+
+def test_abtt_refuses_to_remove_every_direction(cone):
+    """Regression (issue 18): n_components at or above the width zeroed every vector."""
+    for D in (16, 17):
+        with pytest.raises(InputError, match=f"n_components={D} must be below the width") as info:
+            AllButTheTop(n_components=D).fit(cone)
+        assert str(info.value).count(". ") == 0 and str(info.value).endswith(".")
+    assert AllButTheTop(n_components=15).fit(cone).n_components_ == 15
+    # The default rule never removes every direction either (width 1: only centring).
+    one = AllButTheTop().fit(cone[:, :1])
+    assert one.n_components_ == 0
+    assert np.any(one.transform(cone[:, :1]) != 0)
 
 
 def test_cluster_is_reproducible_with_a_seed(cone):

@@ -6,13 +6,17 @@ Fitting rules (every result row records them):
   Sentence tasks: the ``fit_on`` sentences; without ``fit_on``, STS-B uses the ``sts-train.csv``
   beside the evaluated file and the full SICK file its TRAIN rows (the per-split SICK files use
   ``SICK_train.txt`` beside them); other sentence tasks then need ``fit_on`` or
-  ``transductive=True`` and say so. Word tasks: the vocabulary instead of the test words: the
-  first ``fit_vocab`` rows of a static table (the most frequent words), the whole input
-  embedding matrix, every word type of a store, or the ``fit_vocab`` most frequent English
-  words (``wordfreq``) encoded alone.
+  ``transductive=True`` and say so. Sentence-level and token-level repairs are fitted on every
+  sentence of the fit set, duplicates kept, as the papers and BERT-whitening's code do
+  (``fit_dedupe=True``: the distinct sentences only). Word tasks: the vocabulary instead of the
+  test words: every row of a static table (Mu & Viswanath's whole vocabulary; ``fit_vocab=N``:
+  the first N rows, the most frequent words), the whole input embedding matrix, every word type
+  of a store, or the ``fit_vocab`` (default 50,000) most frequent English words (``wordfreq``)
+  encoded alone.
 - ``fit="transductive"``: fitted on the evaluation sentences (or the task's words) themselves,
   as several papers did; it looks better and is always labelled.
-- ``learned`` removal additionally learns its weights on word-similarity pairs from
+- Extra fit inputs follow each repair's registry entry (:func:`isoscope.transforms.repair_for`):
+  ``learned`` removal requires word pairs and learns its weights on pairs from
   ``learn_on`` files, which must not be evaluated in the same call; training pairs that also
   occur in an evaluated word task are dropped and counted.
 - ``level="sentence"`` repairs pooled sentence vectors (as whitening is used);
@@ -87,6 +91,9 @@ WORD_SOURCES = ("alone", "input")
 _RESULT_KEYS = ("task", "dataset", "transform", "fit", "spearman", "pearson", "n", "oov")
 _MAX_FIT_SENTENCES = 20_000
 _MAX_FIT_TOKENS = 100_000
+#: Frequent English words encoded alone for a contextual model's word-level fits, where
+#: ``fit_vocab`` is None: such a model has no vocabulary of word vectors to fit on.
+_ALONE_FIT_WORDS = 50_000
 _WORD_RE = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]")
 
 
@@ -218,18 +225,28 @@ def parse_transforms(specs: str | Iterable[str] | None) -> list[str]:
     return ["none", *out]
 
 
-def _make_transform(spec: str, seed: int) -> Any:
-    from isoscope.transforms import from_spec
-
-    est = from_spec(spec)
-    params = est.get_params()
-    if "random_state" in params and "random_state=" not in spec:
-        est.set_params(random_state=seed)
-    return est
+#: Extra fit inputs (see :func:`isoscope.transforms.repair_for`) that evaluate can supply.
+_SUPPLIED_INPUTS = ("pairs", "sample_weight")
 
 
-def _spec_name(spec: str) -> str:
-    return spec.split(":", 1)[0].strip().lower()
+def _check_specs(specs: Sequence[str]) -> None:
+    """Build every spec once and check that evaluate can supply its required fit inputs."""
+    from isoscope.transforms import from_spec, repair_for
+
+    for spec in specs:
+        from_spec(spec)
+        entry = repair_for(spec)
+        for name in entry.fit_inputs:
+            if name not in _SUPPLIED_INPUTS:
+                raise InputError(
+                    f"evaluate cannot supply the fit input {name!r} that the repair {spec!r} "
+                    f"needs; fit it with isoscope.transforms.fit_repair instead."
+                )
+
+
+def _distinct(sentences: Sequence[str], dedupe: bool) -> list[str]:
+    """The fit sentences: every one as given (duplicates kept), or the distinct ones."""
+    return list(dict.fromkeys(sentences)) if dedupe else list(sentences)
 
 
 def _zipf_weights(words: Sequence[str]) -> np.ndarray:
@@ -240,10 +257,35 @@ def _zipf_weights(words: Sequence[str]) -> np.ndarray:
 
 
 def _weights_fn(words: list[str] | None) -> Callable[[], np.ndarray | None] | None:
-    """Deferred Zipf weights (wordfreq look-ups are only paid when Zipfian whitening needs them)."""
+    """Deferred Zipf weights (wordfreq look-ups are only paid when Zipfian whitening needs them).
+
+    The function returns None (fit unweighted) when wordfreq knows none of the words.
+    """
     if words is None:
         return None
-    return lambda: _zipf_weights(words)
+
+    def weights() -> np.ndarray | None:
+        w = _zipf_weights(words)
+        return w if w.sum() > 0 else None
+
+    return weights
+
+
+def _take_sentences(tv: TokenVectors, index: np.ndarray) -> TokenVectors:
+    """The token vectors of sentences ``index`` of ``tv`` (repeats allowed), in that order."""
+    index = np.asarray(index, dtype=np.int64)
+    lengths = np.diff(tv.offsets)[index]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    rows = np.repeat(tv.offsets[:-1][index] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return TokenVectors(tv.vectors[rows], offsets, tv.special[rows])
+
+
+def _distinct_index(sentences: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct sentences in first-seen order, and each input sentence's row among them."""
+    pos: dict[str, int] = {}
+    inverse = np.fromiter((pos.setdefault(s, len(pos)) for s in sentences), dtype=np.int64,
+                          count=len(sentences))
+    return list(pos), inverse
 
 
 def _sample_rows(n: int, limit: int, seed: int) -> np.ndarray:
@@ -252,17 +294,20 @@ def _sample_rows(n: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
-def _read_fit_sentences(path: str | os.PathLike[str]) -> tuple[list[str], str]:
-    """Sentences to fit on: an STS-B / SICK / pair file, or plain text (one sentence a line)."""
+def _read_fit_sentences(path: str | os.PathLike[str], dedupe: bool = False) -> tuple[list[str], str]:
+    """Sentences to fit on: an STS-B / SICK / pair file, or plain text (one sentence a line).
+
+    Every sentence is kept, duplicates included (as the papers fit), unless ``dedupe``.
+    """
     text = str(path)
     if "=" in text and not Path(text).exists():
         kind, _, rest = text.partition("=")
         task = load_task(kind, rest)
         if isinstance(task, Classification):
-            return list(dict.fromkeys(task.train.sentences)), f"{task.task}:{Path(rest).name} (training split)"
+            return _distinct(task.train.sentences, dedupe), f"{task.task}:{Path(rest).name} (training split)"
         if not isinstance(task, SentencePairs):
             raise InputError(f"--fit-on needs sentences, but {rest} is a {task.task} file.")
-        return list(dict.fromkeys(task.sentences)), f"{task.task}:{Path(rest).name}"
+        return _distinct(task.sentences, dedupe), f"{task.task}:{Path(rest).name}"
     p = Path(text).expanduser()
     if not p.is_file():
         raise InputError(f"The --fit-on file {p} does not exist.")
@@ -275,34 +320,34 @@ def _read_fit_sentences(path: str | os.PathLike[str]) -> tuple[list[str], str]:
         except InputError:
             continue
         split = f" ({task.split} split)" if task.split else ""
-        return list(dict.fromkeys(task.sentences)), f"{task.task}:{p.name}{split}"
+        return _distinct(task.sentences, dedupe), f"{task.task}:{p.name}{split}"
     with open(p, encoding="utf-8", errors="replace") as fh:
-        sentences = list(dict.fromkeys(line.strip() for line in fh if line.strip()))
+        sentences = _distinct([line.strip() for line in fh if line.strip()], dedupe)
     if not sentences:
         raise InputError(f"The --fit-on file {p} holds no sentences.")
     return sentences, f"text:{p.name}"
 
 
-def _default_fit_sentences(task: SentencePairs) -> tuple[list[str], str]:
+def _default_fit_sentences(task: SentencePairs, dedupe: bool = False) -> tuple[list[str], str]:
     path = Path(task.path)
     if task.task == "stsb":
         train = path.with_name("sts-train.csv")
         if train.is_file() and train.resolve() != path.resolve():
             t = load_stsb(train)
-            return list(dict.fromkeys(t.sentences)), f"stsb:{train.name} (STS-B train split)"
+            return _distinct(t.sentences, dedupe), f"stsb:{train.name} (STS-B train split)"
     if task.task == "sick":
         try:
             t = load_sick(path, split="train")
             if t.split == "train" and path.is_file() and task.split != "train":
                 full = "SemEval_set" in path.read_text(encoding="utf-8").split("\n", 1)[0]
                 if full:
-                    return list(dict.fromkeys(t.sentences)), f"sick:{path.name} TRAIN rows"
+                    return _distinct(t.sentences, dedupe), f"sick:{path.name} TRAIN rows"
         except InputError:
             pass
         train = path.with_name("SICK_train.txt")
         if train.is_file() and train.resolve() != path.resolve():
             t = load_sick(train)
-            return list(dict.fromkeys(t.sentences)), f"sick:{train.name}"
+            return _distinct(t.sentences, dedupe), f"sick:{train.name}"
     raise InputError(
         f"Inductive fitting for {task.task} ({path.name}) needs --fit-on PATH with other "
         "sentences, or --transductive to fit on the evaluation sentences."
@@ -362,12 +407,18 @@ class _Model:
                                drop_position_zero=drop_zero)
 
     def tokens(self, sentences: Sequence[str], pooling: Pooling) -> TokenVectors:
+        distinct, inverse = _distinct_index(sentences)
+        if len(distinct) < len(sentences):  # encode each sentence once, repeat its rows
+            return _take_sentences(self.tokens(distinct, pooling), inverse)
         if self._table is not None:
             return _static_tokens(self._table, sentences)
         return token_vectors(self.obj, sentences, pooling, cache=self.cache or False,
                              batch_size=self.batch_size, progress=self.progress)
 
     def sentence_vectors(self, sentences: Sequence[str], pooling: Pooling) -> np.ndarray:
+        distinct, inverse = _distinct_index(sentences)
+        if len(distinct) < len(sentences):  # encode each sentence once, repeat its vector
+            return self.sentence_vectors(distinct, pooling)[inverse]
         if self._table is not None:
             return pool_tokens(_static_tokens(self._table, sentences), pooling)
         return encode_sentences(self.obj, sentences, pooling, cache=self.cache or False,
@@ -402,7 +453,8 @@ def evaluate(
     learn_on: Sequence[str | os.PathLike[str]] | None = None,
     restrict_vocab: int | None = DEFAULT_RESTRICT_VOCAB,
     case_insensitive: bool = True,
-    fit_vocab: int = 50_000,
+    fit_vocab: int | None = None,
+    fit_dedupe: bool = False,
     text_column: str | Sequence[str] | None = None,
     label_column: str | None = None,
     probe_cs: Sequence[float] = DEFAULT_CS,
@@ -443,8 +495,15 @@ def evaluate(
         Word-similarity files that train ``learned`` removal; must not be evaluated here.
     restrict_vocab, case_insensitive
         gensim's vocabulary restriction and case folding for word tasks.
-    fit_vocab : int
-        Vocabulary rows (static) or frequent words (contextual) for inductive word-level fits.
+    fit_vocab : int, optional
+        Vocabulary for inductive word-level fits: a static table's first ``fit_vocab`` rows
+        (default None: every row, the whole vocabulary, as Mu & Viswanath fit ABTT; an int is
+        isoscope's earlier variant, 50,000 before), or the ``fit_vocab`` most frequent English
+        words encoded alone for a contextual model (default None: 50,000).
+    fit_dedupe : bool
+        Fit sentence- and token-level repairs on the distinct fit sentences only. The default
+        (False) fits on every sentence of the fit set, duplicates kept, as the papers and
+        BERT-whitening's code do; True is isoscope's earlier variant.
     text_column, label_column : str, optional
         Column names for the labelled CSV/TSV tasks (``classify``: one text column;
         ``classify-pairs``: two, as a sequence or ``"A,B"``); found by common names otherwise.
@@ -476,8 +535,10 @@ def evaluate(
     if level not in LEVELS:
         raise InputError(f"The level must be 'sentence' or 'token', got {level!r}.")
     specs = parse_transforms(transforms)
-    for spec in specs[1:]:
-        _make_transform(spec, seed)  # validate every spec before any encoding
+    _check_specs(specs[1:])  # every spec and its fit inputs, before any encoding
+    if fit_vocab is not None and (isinstance(fit_vocab, bool) or not isinstance(fit_vocab, int)
+                                  or fit_vocab < 1):
+        raise InputError(f"fit_vocab must be a positive integer or None (every word), got {fit_vocab!r}.")
     if max_train is not None and max_train < 2:
         raise InputError(f"max_train must be at least 2, got {max_train}.")
     if cv_folds < 2:
@@ -492,17 +553,21 @@ def evaluate(
         raise InputError("Token-level repairs drop special tokens, so they cannot use cls pooling.")
     fit_mode = "transductive" if transductive else "inductive"
 
-    learn_pairs = _learning_pairs(learn_on, loaded) if any(_spec_name(s) == "learned" for s in specs) else None
+    from isoscope.transforms import required_inputs
+
+    needs_pairs = any("pairs" in required_inputs(s) for s in specs)
+    learn_pairs = _learning_pairs(learn_on, loaded) if needs_pairs else None
     word_tasks = [t for t in loaded if isinstance(t, (WordPairs, Analogies))]
     ctx = _Context(m, pool, level, fit_mode, specs, seed, say, restrict_vocab, case_insensitive,
                    fit_vocab, word_vectors, learn_pairs, word_tasks,
-                   probe_cs=tuple(probe_cs), cv_folds=cv_folds, max_train=max_train)
+                   probe_cs=tuple(probe_cs), cv_folds=cv_folds, max_train=max_train,
+                   fit_dedupe=bool(fit_dedupe))
     fit_sentences = None
     if fit_on is not None and not transductive:
         if isinstance(fit_on, (str, os.PathLike)):
-            fit_sentences = _read_fit_sentences(fit_on)
+            fit_sentences = _read_fit_sentences(fit_on, dedupe=fit_dedupe)
         else:
-            fit_sentences = (list(dict.fromkeys(fit_on)), f"{len(fit_on)} given sentences")
+            fit_sentences = (_distinct(fit_on, fit_dedupe), f"{len(fit_on)} given sentences")
 
     records: list[dict[str, Any]] = []
     for task in loaded:
@@ -526,6 +591,9 @@ def evaluate(
                    else "the evaluation data" if transductive
                    else "per-task default (see each result's fit_on)"),
         "transforms": specs,
+        "fit_sentences": ("distinct fit sentences (fit_dedupe)" if fit_dedupe
+                          else "every fit sentence, duplicates kept"),
+        "fit_vocab": "every word of the vocabulary" if fit_vocab is None else fit_vocab,
         "seed": seed,
         "restrict_vocab": restrict_vocab,
         "case_insensitive": case_insensitive,
@@ -626,13 +694,14 @@ class _Context:
     say: Callable[[str], None]
     restrict_vocab: int | None
     case_insensitive: bool
-    fit_vocab: int
+    fit_vocab: int | None
     word_source: Any
     learn_pairs: dict[str, Any] | None
     word_tasks: Sequence[Task]
     probe_cs: tuple[float, ...] = DEFAULT_CS
     cv_folds: int = DEFAULT_CV_FOLDS
     max_train: int | None = None
+    fit_dedupe: bool = False
     _fitted: dict[tuple[str, str], Any] = field(default_factory=dict)
     _tables: dict[str, WordTable] = field(default_factory=dict)
 
@@ -666,19 +735,25 @@ class _Context:
 
     def _fit(self, spec: str, key: str, X: np.ndarray, *, weights: Callable[[], np.ndarray | None] | None = None,
              pairs: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None) -> Any:
-        """Fit ``spec`` on X once per fit-data key (fits are shared between tasks)."""
+        """Fit ``spec`` on X once per fit-data key (fits are shared between tasks).
+
+        The extra fit inputs come from the registry entry of the spec: only the inputs it
+        declares are computed (``pairs``: learned-removal training pairs, ``sample_weight``:
+        word frequencies) and :func:`~isoscope.transforms.fit_repair` refuses a missing one.
+        """
+        from isoscope.transforms import fit_repair, repair_for
+
         cache_key = (spec, key)
         if cache_key in self._fitted:
             return self._fitted[cache_key]
-        est = _make_transform(spec, self.seed)
-        name = _spec_name(spec)
+        providers: dict[str, Callable[[], Any] | None] = {"pairs": pairs, "sample_weight": weights}
+        inputs = {}
+        for name in repair_for(spec).inputs:
+            provide = providers.get(name)
+            if provide is not None:
+                inputs[name] = provide()
         self.say(f"  fitting {spec} on {key} ({X.shape[0]} vectors)")
-        if name == "learned":
-            est.fit(X, pairs=pairs() if pairs is not None else None)
-        elif name == "zipf" and weights is not None and (w := weights()) is not None and w.sum() > 0:
-            est.fit(X, sample_weight=w)
-        else:
-            est.fit(X)
+        est = fit_repair(spec, X, inputs, random_state=self.seed)
         self._fitted[cache_key] = est
         return est
 
@@ -722,12 +797,14 @@ class _Context:
         pos = {s: i for i, s in enumerate(eval_sents)}
         i1 = np.array([pos[s] for s in task.sentences1])
         i2 = np.array([pos[s] for s in task.sentences2])
+        # Transductive fits use every evaluation sentence (duplicates kept unless fit_dedupe).
+        fit_idx = np.arange(len(eval_sents)) if self.fit_dedupe else np.concatenate([i1, i2])
         fit_src: tuple[list[str], str] | None = None
         if any(s != "none" for s in self.specs):
             if self.fit_mode == "transductive":
-                fit_src = (eval_sents, f"{task.task}:{task.dataset} (evaluation sentences)")
+                fit_src = ([eval_sents[i] for i in fit_idx], f"{task.task}:{task.dataset} (evaluation sentences)")
             else:
-                fit_src = fit_sentences or _default_fit_sentences(task)
+                fit_src = fit_sentences or _default_fit_sentences(task, dedupe=self.fit_dedupe)
                 rows = _sample_rows(len(fit_src[0]), _MAX_FIT_SENTENCES, self.seed)
                 fit_src = ([fit_src[0][i] for i in rows], fit_src[1])
 
@@ -745,11 +822,11 @@ class _Context:
                 assert fit_src is not None
                 sents, desc = fit_src
                 if self.level == "sentence":
-                    X = E if self.fit_mode == "transductive" else m.sentence_vectors(sents, pool)
+                    X = E[fit_idx] if self.fit_mode == "transductive" else m.sentence_vectors(sents, pool)
                     est = self._fit(spec, desc, X, pairs=self._sentence_level_pairs)
                     out = est.transform(E)
                 else:
-                    ftv = tv if self.fit_mode == "transductive" else m.tokens(sents, pool)
+                    ftv = _take_sentences(tv, fit_idx) if self.fit_mode == "transductive" else m.tokens(sents, pool)
                     out, X = self._repair_tokens(spec, desc, tv, ftv, ~ftv.special, pool, tok_pool)
                 fit_n, fit_desc = int(X.shape[0]), desc
             sims = row_cosines(out[i1], out[i2])
@@ -802,7 +879,10 @@ class _Context:
         index = {name: (np.array([pos[s] for s in sp.texts], dtype=np.int64),
                         None if sp.texts2 is None else np.array([pos[s] for s in sp.texts2], dtype=np.int64))
                  for name, sp in splits.items()}
-        train_rows = np.unique(np.concatenate([i for i in index["train"] if i is not None]))
+        # Every training sentence occurrence (duplicates kept), or the distinct ones (fit_dedupe).
+        train_rows = np.concatenate([i for i in index["train"] if i is not None])
+        if self.fit_dedupe:
+            train_rows = np.unique(train_rows)
         desc = f"{task.task}:{task.dataset} training split ({train.source})"
         if self.fit_mode == "transductive" and any(s != "none" for s in self.specs):
             self.say(f"  {task.task}: repairs are fitted on the training split (--transductive does not apply)")
@@ -823,9 +903,8 @@ class _Context:
                     est = self._fit(spec, desc, X, pairs=self._sentence_level_pairs)
                     out = est.transform(E)
                 else:
-                    owner = np.repeat(np.arange(len(sents)), np.diff(tv.offsets))
-                    fit_rows = np.isin(owner, train_rows) & ~tv.special
-                    out, X = self._repair_tokens(spec, desc, tv, tv, fit_rows, pool, tok_pool)
+                    ftv = _take_sentences(tv, train_rows)
+                    out, X = self._repair_tokens(spec, desc, tv, ftv, ~ftv.special, pool, tok_pool)
                 fit_n, fit_desc = int(X.shape[0]), desc
             out = np.asarray(out, dtype=np.float64)
 
@@ -876,6 +955,9 @@ class _Context:
     def _word_fit_data(self, table: WordTable) -> tuple[np.ndarray, list[str] | None, str]:
         """Inductive fit data for word-level repairs: the vocabulary, not the test words."""
         if self.m.is_static:
+            if self.fit_vocab is None:
+                n = len(table.words)
+                return np.asarray(table.vectors), table.words, f"all {n} words of {self.m.name}"
             n = min(self.fit_vocab, len(table.words))
             words = table.words[:n]
             return np.asarray(table.vectors[:n]), words, f"first {n} words of {self.m.name}"
@@ -886,7 +968,8 @@ class _Context:
         if src == "alone":
             from wordfreq import top_n_list
 
-            words = [w for w in top_n_list("en", self.fit_vocab) if w.isalpha()]
+            n_words = _ALONE_FIT_WORDS if self.fit_vocab is None else self.fit_vocab
+            words = [w for w in top_n_list("en", n_words) if w.isalpha()]
             t = self._contextual_words(words, "alone")
             return t.vectors, t.words, f"{len(words)} most frequent English words (wordfreq), each encoded alone"
         from isoscope.store import open_store

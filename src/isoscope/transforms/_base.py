@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -27,9 +27,6 @@ class IsotropyTransform(TransformerMixin, BaseEstimator):
 
     #: Short registry name (``from_spec`` / ``spec_of``).
     spec_name: ClassVar[str] = ""
-    #: Keyword arguments of ``fit`` beyond ``X`` that the repair can use (``pairs`` for the
-    #: learned removal, ``sample_weight`` for Zipfian whitening); without them it still fits.
-    extra_fit_inputs: ClassVar[tuple[str, ...]] = ()
     #: Fitted ndarray attributes that ``save_transform`` stores as safetensors.
     _array_attrs: ClassVar[tuple[str, ...]] = ()
     #: Fitted JSON-able attributes that ``save_transform`` stores in the JSON header.
@@ -39,6 +36,18 @@ class IsotropyTransform(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    @property
+    def extra_fit_inputs(self) -> tuple[str, ...]:
+        """Keyword arguments of ``fit`` beyond ``X`` that the repair uses, from its registry entry.
+
+        ``("pairs",)`` for the learned removal, ``("sample_weight",)`` for Zipfian whitening;
+        :func:`~isoscope.transforms.repair_for` says which are required.
+        """
+        from isoscope.transforms._registry import REGISTRY
+
+        entry = REGISTRY.get(type(self).spec_name)
+        return entry.inputs if entry is not None and entry.estimator is type(self) else ()
 
     # -- helpers for subclasses -------------------------------------------------------------
 
@@ -205,6 +214,10 @@ def default_abtt_components(n_features: int) -> int:
     return max(1, int(round(n_features / 100)))
 
 
+@overload
+def check_positive_int(value: Any, name: str, *, allow_none: Literal[False]) -> int: ...
+@overload
+def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None: ...
 def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None:
     """Validate a hyper-parameter that must be a positive integer (or None)."""
     if value is None and allow_none:

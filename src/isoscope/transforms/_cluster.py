@@ -7,12 +7,17 @@ from typing import Any
 import numpy as np
 from sklearn.base import OneToOneFeatureMixin
 
+from isoscope.errors import InputError
 from isoscope.transforms._base import IsotropyTransform, check_positive_int, top_directions
 
-#: Paper defaults at BERT-base width 768.
+#: Paper defaults (BERT-base, width 768): C = 27 clusters, D = 12 directions per cluster.
 PAPER_N_CLUSTERS = 27
 PAPER_N_COMPONENTS = 12
 PAPER_WIDTH = 768
+#: k-means restarts: scikit-learn's default when the paper was written (``n_init=10``).
+PAPER_N_INIT = 10
+#: ``n_components`` value selecting the width-scaled rule :func:`default_cluster_components`.
+SCALED = "scaled"
 
 
 def default_cluster_components(n_features: int) -> int:
@@ -43,21 +48,23 @@ class ClusterIsotropy(OneToOneFeatureMixin, IsotropyTransform):
     to the nearest k-means centroid and repaired with that cluster's mean and directions.
     With one cluster this is exactly :class:`AllButTheTop`.
 
-    Defaults follow the paper (C = 27 clusters, D = 12 directions for BERT-base, width
-    768). D is scaled with the width, ``D = round(12 * d / 768)`` (at least 1), which keeps
-    the removed fraction at 1/64; C describes the data rather than the width and stays 27.
-    C is capped at the number of fit vectors. A cluster of ``n_c`` vectors has at most
-    ``n_c - 1`` directions of non-zero variance, so it removes ``D_c = min(D, n_c - 1)``;
-    a singleton cluster is only centred (its member maps to zero).
+    Defaults follow the paper: C = 27 clusters, D = 12 directions at every width, and
+    scikit-learn's ``KMeans`` with the 10 k-means++ initialisations that were its default
+    then. ``n_components="scaled"`` selects isoscope's variant that scales D with the width,
+    ``D = round(12 * d / 768)`` (at least 1), keeping the removed fraction at the paper's
+    1/64 (6 at width 384, 64 at 4096). D is capped at the width. C must not exceed the number
+    of fit vectors. A cluster of ``n_c`` vectors has at most ``n_c - 1`` directions of
+    non-zero variance, so it removes ``D_c = min(D, n_c - 1)``; a singleton cluster is only
+    centred (its member maps to zero).
 
     Parameters
     ----------
     n_clusters : int, default 27
-        C, the number of k-means clusters.
-    n_components : int or None, default None
-        D, directions removed per cluster; None uses the width rule above.
-    n_init : int, default 1
-        k-means restarts (k-means++ initialisation).
+        C, the number of k-means clusters; at most the number of fit vectors.
+    n_components : int or "scaled", default 12
+        D, directions removed per cluster; ``"scaled"`` uses the width rule above.
+    n_init : int, default 10
+        k-means restarts (k-means++ initialisation); the best inertia wins.
     max_iter : int, default 300
         k-means iterations.
     random_state : int, RandomState or None, default 0
@@ -95,8 +102,8 @@ class ClusterIsotropy(OneToOneFeatureMixin, IsotropyTransform):
     def __init__(
         self,
         n_clusters: int = PAPER_N_CLUSTERS,
-        n_components: int | None = None,
-        n_init: int = 1,
+        n_components: int | str = PAPER_N_COMPONENTS,
+        n_init: int = PAPER_N_INIT,
         max_iter: int = 300,
         random_state: Any = 0,
     ) -> None:
@@ -122,9 +129,23 @@ class ClusterIsotropy(OneToOneFeatureMixin, IsotropyTransform):
 
         X, _ = self._check_input(X, reset=True)
         n, d = X.shape
-        C = min(check_positive_int(self.n_clusters, "n_clusters", allow_none=False), n)
-        D = check_positive_int(self.n_components, "n_components")
-        D = min(default_cluster_components(d) if D is None else D, d)
+        C = check_positive_int(self.n_clusters, "n_clusters", allow_none=False)
+        if C > n:
+            raise InputError(
+                f"n_clusters={C} is more than the {n} fit vectors (n_samples={n}); lower "
+                "n_clusters or fit on more vectors."
+            )
+        comp = self.n_components
+        if isinstance(comp, str) and comp == SCALED:
+            D = default_cluster_components(d)
+        elif isinstance(comp, bool) or not isinstance(comp, int | np.integer) or comp < 1:
+            raise InputError(
+                f"n_components must be a positive integer or 'scaled' (the width rule), "
+                f"got {comp!r}."
+            )
+        else:
+            D = int(comp)
+        D = min(D, d)
         n_init = check_positive_int(self.n_init, "n_init", allow_none=False)
         max_iter = check_positive_int(self.max_iter, "max_iter", allow_none=False)
         if C == 1:

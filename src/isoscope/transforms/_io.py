@@ -19,7 +19,7 @@ _META_KEY = "isoscope_transform"
 def _classes() -> dict[str, type[IsotropyTransform]]:
     from isoscope.transforms._registry import REGISTRY
 
-    return {cls.__name__: cls for cls, _ in REGISTRY.values()}
+    return {entry.estimator.__name__: entry.estimator for entry in REGISTRY.values()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -148,7 +148,6 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
     """
 
     spec_name = "learned"
-    extra_fit_inputs = ("pairs",)
     _array_attrs = ("mean_", "components_", "explained_variance_", "weights_")
     _json_attrs = (
         "n_components_",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import OneToOneFeatureMixin
 
+from isoscope.errors import InputError
 from isoscope.transforms._base import (
     DEFAULT_FLOOR,
     IsotropyTransform,
@@ -89,7 +90,9 @@ class AllButTheTop(OneToOneFeatureMixin, IsotropyTransform):
     ----------
     n_components : int or None, default None
         D, the number of dominant directions removed. None uses the paper's rule D ~ d/100
-        (at least 1; 8 at width 768). It is capped at the width and at ``n_samples - 1``.
+        (at least 1, at most ``d - 1``; 8 at width 768). It must be below the width ``d``
+        (removing all ``d`` directions maps every vector to zero) and is capped at
+        ``n_samples - 1``, the most directions of non-zero variance the fit data have.
 
     Attributes
     ----------
@@ -112,8 +115,14 @@ class AllButTheTop(OneToOneFeatureMixin, IsotropyTransform):
     def _resolve_components(self, n_samples: int, n_features: int) -> int:
         wanted = check_positive_int(self.n_components, "n_components")
         if wanted is None:
-            wanted = default_abtt_components(n_features)
-        return max(0, min(wanted, n_features, n_samples - 1))
+            wanted = min(default_abtt_components(n_features), n_features - 1)
+        elif wanted >= n_features:
+            raise InputError(
+                f"n_components={wanted} must be below the width of the vectors "
+                f"(n_features={n_features}), because removing every direction maps every "
+                "vector to zero."
+            )
+        return max(0, min(wanted, n_samples - 1))
 
     def fit(self, X: Any, y: Any = None) -> AllButTheTop:
         """Learn the mean and the top principal directions of ``X``.

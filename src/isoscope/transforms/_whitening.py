@@ -145,7 +145,6 @@ class ZipfianWhitening(_WhiteningBase):
     """
 
     spec_name = "zipf"
-    extra_fit_inputs = ("sample_weight",)
 
     def __init__(
         self, n_components: int | None = None, eigenvalue_floor: float = DEFAULT_FLOOR

@@ -12,39 +12,20 @@ from isoscope.errors import InputError, IsoscopeError
 from isoscope.measures import REGISTRY, measure_layer
 
 
-class _Entry:  # temporary until the repair registry lands (transforms.repair_for)
-    def __init__(self, spec: str) -> None:
-        from isoscope.transforms import from_spec
-
-        self.est = from_spec(spec)
-        self.name = spec.split(":", 1)[0].strip().lower()
-        extra = tuple(getattr(self.est, "extra_fit_inputs", ()))
-        self.fit_inputs = tuple(n for n in extra if n == "pairs")
-        self.optional_fit_inputs = tuple(n for n in extra if n != "pairs")
-
-    def how_to_supply(self, name: str) -> str:
-        return "give word-similarity training pairs (fit_inputs={'pairs': (A, B, scores)})."
-
-
-def repair_for(spec: str) -> _Entry:
-    return _Entry(spec)
-
-
-def fit_repair(spec: str, X: Any, inputs: Mapping[str, Any] | None = None) -> Any:
-    e = _Entry(spec)
-    kw = {n: inputs[n] for n in e.fit_inputs + e.optional_fit_inputs if n in (inputs or {})}
-    return e.est.fit(X, **kw)
-
-
 def check_repairs(specs: Sequence[str], fit_inputs: Mapping[str, Any] | None) -> None:
     """Fail before any work on a bad spec or a repair whose declared fit inputs are missing."""
+    from isoscope.transforms import from_spec, repair_for
+
+    given = {k for k, v in (fit_inputs or {}).items() if v is not None}
     for spec in specs:
+        from_spec(spec)  # a bad spec fails here, before any measuring
         entry = repair_for(spec)
-        missing = [name for name in entry.fit_inputs if name not in (fit_inputs or {})]
+        missing = [name for name in entry.fit_inputs if name not in given]
         if missing:
+            how = entry.supply.get(missing[0], "")
             raise InputError(
-                f"The repair {spec!r} needs {', '.join(missing)} to be fitted: "
-                f"{entry.how_to_supply(missing[0])}"
+                f"The repair {spec!r} needs the fit input {missing[0]!r}, which was not given"
+                + (f": {how}" if how else ".")
             )
 
 
@@ -98,6 +79,8 @@ def evaluate_transforms(
         ``name``, ``spec``, ``params``, ``fit``, ``layer``, ``fit_n``, ``eval_n``, ``seed``,
         ``evidence``, ``before`` and ``after`` (scalar measures).
     """
+    from isoscope.transforms import fit_repair, repair_for
+
     check_repairs(specs, fit_inputs)
     p = source if isinstance(source, Prepared) else prepare(
         source, layers, {"sample": sample, "seed": seed, **settings})
@@ -126,7 +109,7 @@ def evaluate_transforms(
             **word_inputs(p, layer)))
         for spec in specs:
             try:
-                model = fit_repair(spec, X_fit, inputs=fit_inputs)
+                model = fit_repair(spec, X_fit, inputs=fit_inputs, random_state=int(s.seed))
             except IsoscopeError:
                 raise
             except (TypeError, ValueError) as exc:

@@ -55,7 +55,6 @@ def test_cli_analyze_npy_writes_json(tmp_path: Path) -> None:
 
 
 def test_cli_analyze_transform(tmp_path: Path) -> None:
-    pytest.importorskip("isoscope.transforms")
     X = np.random.default_rng(1).standard_normal((500, 10)).astype(np.float32) + 3
     np.save(tmp_path / "x.npy", X)
     out = tmp_path / "r.json"

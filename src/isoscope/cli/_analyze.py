@@ -6,41 +6,25 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import app, echo, progress_enabled, user_errors
-from isoscope.errors import InputError
+from isoscope._validation import check_output_file, parse_layers
+from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
 
-
-def parse_layers(text: str | None) -> list[int] | None:
-    """Parse ``"all"``, ``"last"``, ``"0,3,6"`` or ranges ``"0-6"`` into hidden-state indices."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return None
-    if text.strip().lower() == "last":
-        return [-1]
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-        except ValueError:
-            raise InputError(
-                f"Cannot read layers {text!r}; use all, last, a list like 0,3,6 or a range like 0-6."
-            ) from None
-    return out
+__all__ = ["analyze_command", "parse_layers"]
 
 
 @app.command("analyze")
 @user_errors
 def analyze_command(
     source: Path = typer.Argument(..., help="An embedding store folder or a .npy file (n x d)."),
-    layers: str = typer.Option("all", "--layers", "-l", help="'all', 'last', 0,3,6 or 0-6."),
+    layers: str = typer.Option(
+        "all", "--layers", "-l", help="'all', 'last', 0,3,6, a range 0-6 or a mix (0,3,8-10)."
+    ),
     sample: int = typer.Option(
         10000, "--sample", "-n", help="Seeded sample of tokens per layer (0: all)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample, k-means and subsamples."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the sample, k-means and subsamples; " + SEED_HELP
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Write results JSON here."),
     normalisation: str = typer.Option(
         "centered", "--normalisation", help="Partition isotropy on raw, centered or unit vectors."
@@ -76,11 +60,14 @@ def analyze_command(
     ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""
+    chosen = parse_layers(layers)
+    if out is not None:
+        check_output_file(out)
     from isoscope.metrics import analyze
 
     result = analyze(
         source,
-        parse_layers(layers),
+        chosen,
         sample=sample or None,
         seed=seed,
         transforms=list(transform) if transform else None,

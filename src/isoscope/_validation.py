@@ -164,7 +164,7 @@ def parse_layers(
         try:
             out.append(int(part))
         except ValueError:
-            raise InputError(f"Cannot read {option} {text!r}; {usage}.") from None
+            raise InputError(f"Cannot read layers {text!r} given to {option}; {usage}.") from None
     return list(dict.fromkeys(out))
 
 

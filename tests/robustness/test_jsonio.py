@@ -144,3 +144,16 @@ def test_jsonl_invalid_line_keeps_its_line_number(tmp_path) -> None:
     corpus.write_text('{"text": "a"}\n\n{"text": \n', encoding="utf-8")
     with pytest.raises(InputError, match=r"c\.jsonl:3: not valid JSON"):
         load_corpus(f"jsonl:{corpus}")
+
+
+def test_deeply_nested_jsonl_corpus_through_the_cli(tmp_path, one_sentence) -> None:
+    from typer.testing import CliRunner
+
+    from isoscope.cli import app
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": "a"}\n{"text": "b"}\n{"t": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    result = CliRunner().invoke(app, ["extract", "--model", "no-such-model", "--corpus",
+                                      f"jsonl:{corpus}", "--out", str(tmp_path / "s"),
+                                      "--no-progress"])
+    one_sentence(result, rf"c\.jsonl:3: nested more than {MAX_DEPTH} levels deep\.$")

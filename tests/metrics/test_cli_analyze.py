@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from isoscope._validation import parse_layers
 from isoscope.cli import app
-from isoscope.cli._analyze import parse_layers
 from isoscope.errors import InputError
 
 runner = CliRunner()

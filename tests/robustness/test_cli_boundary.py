@@ -286,3 +286,10 @@ def test_out_in_a_missing_folder_is_created(vectors, tmp_path) -> None:
 def _file(path: Path) -> Path:
     path.write_text("not a folder")
     return path
+
+
+def test_the_checks_keep_the_command_line_import_light() -> None:
+    """The validators import numpy only when a command runs, so ``isoscope --help`` stays instant."""
+    code = "import sys, isoscope.cli; print(sorted({'numpy', 'torch', 'pandas'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from isoscope._validation import check_output_file, parse_layers
 from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
-
-__all__ = ["analyze_command", "parse_layers"]
 
 
 @app.command("analyze")
@@ -60,6 +57,8 @@ def analyze_command(
     ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""
+    from isoscope._validation import check_output_file, parse_layers
+
     chosen = parse_layers(layers)
     if out is not None:
         check_output_file(out)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from isoscope._validation import check_output_file, parse_layers
 from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
 from isoscope.errors import InputError
 
@@ -15,6 +14,8 @@ def _parse_layer(text: str | None) -> int | list[int] | None:
     """``--layer``: None (the last hidden state), one index, or a list of indices to average."""
     if text is None or not text.strip():
         return None
+    from isoscope._validation import parse_layers
+
     parts = parse_layers(text, option="--layer", allow_all=False)
     assert parts is not None  # allow_all=False never gives None
     return parts[0] if len(parts) == 1 else parts
@@ -82,6 +83,8 @@ def evaluate_command(
         raise InputError(f"--batch-size must be at least 1, got {batch_size}.")
     chosen_layer = _parse_layer(layer)
     if out is not None:
+        from isoscope._validation import check_output_file
+
         check_output_file(out)
     tasks = []
     for item in task:

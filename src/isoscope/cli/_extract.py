@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from isoscope._validation import parse_layers
 from isoscope.cli.app import app, echo, user_errors
 
 
@@ -33,6 +32,8 @@ def extract_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Extract every hidden state of a model over a corpus into a store (resumable)."""
+    from isoscope._validation import parse_layers
+
     chosen = parse_layers(layers)
     from isoscope.extract import extract
 

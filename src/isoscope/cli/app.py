@@ -16,7 +16,6 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from isoscope._validation import check_seed
 from isoscope.errors import IsoscopeError
 
 app = typer.Typer(
@@ -77,6 +76,8 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             if takes_seed and kwargs.get("seed") is not None:
+                from isoscope._validation import check_seed  # numpy: not at import (--help)
+
                 kwargs["seed"] = check_seed(kwargs["seed"])
             return func(*args, **kwargs)
         except IsoscopeError as exc:

@@ -53,8 +53,10 @@ test-deps:
 test: $(STAMP) test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff over the code, tests and benchmarks; mypy (settings in pyproject.toml) over the package.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,6 +1,10 @@
-"""Shared input checks for arrays of vectors."""
+"""Shared input checks: arrays of vectors, seeds, layer lists and output paths."""
 
 from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +40,7 @@ def check_vectors(
         The checked array (a copy only when a conversion was needed).
     """
     try:
-        arr = np.asarray(X, dtype=dtype)
+        arr: np.ndarray = np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise InputError(f"The {name} could not be read as a numeric array ({exc}).") from None
     if arr.ndim != 2:
@@ -56,3 +60,153 @@ def check_vectors(
                 f"The {name} contain {zero} all-zero rows, which have no direction; drop them first."
             )
     return arr
+
+
+#: Largest seed: numpy's generators take any non-negative integer, scikit-learn's
+#: ``random_state`` (a legacy ``RandomState``) only those below 2**32.
+MAX_SEED = 2**32 - 1
+#: Longest layer range accepted (no model has this many hidden states).
+MAX_LAYER_RANGE = 100_000
+
+_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
+
+
+def check_seed(seed: object, *, option: str = "--seed") -> int:
+    """Return ``seed`` as an int if every random generator of isoscope accepts it.
+
+    Parameters
+    ----------
+    seed : int
+        The seed given by the user.
+    option : str
+        Name used in the error message.
+
+    Returns
+    -------
+    int
+        The seed.
+
+    Raises
+    ------
+    InputError
+        The seed is not an integer in [0, 2**32 - 1].
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise InputError(f"{option} must be an integer in [0, {MAX_SEED}], got {seed!r}.")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise InputError(
+            f"{option} must be an integer in [0, {MAX_SEED}] (what numpy and scikit-learn accept), "
+            f"got {seed}."
+        )
+    return int(seed)
+
+
+def parse_layers(
+    text: str | None, *, option: str = "--layers", allow_all: bool = True
+) -> list[int] | None:
+    """Parse a layer list typed by a user into hidden-state indices.
+
+    Accepts ``all`` (every stored layer), ``last``, ``first``, integers (negative ones count
+    from the end, ``-1`` is the last hidden state), ascending ranges such as ``0-6`` (both ends
+    included) and comma-separated mixtures of these (``0,3,8-10,last``). Indices are checked
+    against the model or store later, where its number of layers is known.
+
+    Parameters
+    ----------
+    text : str or None
+        The option's value; None or ``""`` mean ``all``.
+    option : str
+        Name used in error messages.
+    allow_all : bool
+        Whether ``all`` is meaningful for this option.
+
+    Returns
+    -------
+    list of int or None
+        The indices in the order given, duplicates dropped; None for ``all``.
+
+    Raises
+    ------
+    InputError
+        Unreadable text, a reversed range (``5-2``), a range longer than
+        :data:`MAX_LAYER_RANGE`, or ``all`` where it is not allowed.
+    """
+    usage = "use all, last, a list like 0,3,6 or a range like 0-6"
+    if text is None or text.strip().lower() in ("", "all"):
+        if not allow_all:
+            raise InputError(f"{option} takes layer indices here, not 'all'.")
+        return None
+    out: list[int] = []
+    for raw in text.split(","):
+        part = raw.strip().lower()
+        if part == "last":
+            out.append(-1)
+            continue
+        if part == "first":
+            out.append(0)
+            continue
+        if part == "all":
+            raise InputError(f"{option} {text!r} mixes 'all' with other layers; {usage}.")
+        found = _RANGE.match(part)
+        if found:
+            lo, hi = int(found.group(1)), int(found.group(2))
+            if hi < lo:
+                raise InputError(
+                    f"{option} range {part!r} is reversed; write it low to high ({hi}-{lo})."
+                )
+            if hi - lo >= MAX_LAYER_RANGE:
+                raise InputError(
+                    f"{option} range {part!r} spans more than {MAX_LAYER_RANGE:,} layers, "
+                    "more than any model has."
+                )
+            out.extend(range(lo, hi + 1))
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise InputError(f"Cannot read layers {text!r} given to {option}; {usage}.") from None
+    return list(dict.fromkeys(out))
+
+
+def check_output_file(path: str | os.PathLike[str], *, option: str = "--out") -> Path:
+    """Check, before any work, that a results file can be written at ``path``.
+
+    The path must not be a folder, the nearest existing ancestor must be a writable folder
+    (missing folders are created at write time), and an existing file must be writable.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file.
+    option : str
+        Name used in error messages.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        One sentence naming the path and what is wrong with it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"{option} {path} is a folder; give a file name such as {path / 'results.json'}."
+        )
+    if path.exists():
+        if not path.is_file():
+            raise InputError(f"{option} {path} exists and is not a regular file.")
+        if not os.access(path, os.W_OK):
+            raise InputError(f"{option} {path} exists and is not writable.")
+        return path
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{option} {path} cannot be created: {ancestor} is a file, not a folder.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path} cannot be created: {ancestor} is not writable.")
+    return path

@@ -15,11 +15,11 @@ specs accepted by :func:`load_corpus` and ``--corpus``:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from isoscope._jsonio import parse_json
 from isoscope.errors import InputError
 
 _WIKI_HEADING = re.compile(r"^\s*(=\s+)+.*?(\s+=)+\s*$")
@@ -166,10 +166,7 @@ def _load_jsonl(files: list[Path], text_field: str, info: dict[str, object]) -> 
         for lineno, line in enumerate(_read_lines(f, info), start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputError(f"{f}:{lineno}: not valid JSON.") from None
+            record = parse_json(line, f"{f}:{lineno}")
             if not isinstance(record, dict) or text_field not in record:
                 raise InputError(f"{f}:{lineno}: no {text_field!r} field.")
             value = record[text_field]

@@ -28,3 +28,7 @@ class StoreError(IsoscopeError):
 
 class StoreLockedError(StoreError):
     """Another process is writing to the store."""
+
+
+class RunLockedError(IsoscopeError):
+    """Another isoscope process is writing to the same run folder."""

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from isoscope._validation import parse_layers
 from isoscope.cli import app
-from isoscope.cli._analyze import parse_layers
 from isoscope.errors import InputError
 
 runner = CliRunner()
@@ -55,7 +55,6 @@ def test_cli_analyze_npy_writes_json(tmp_path: Path) -> None:
 
 
 def test_cli_analyze_transform(tmp_path: Path) -> None:
-    pytest.importorskip("isoscope.transforms")
     X = np.random.default_rng(1).standard_normal((500, 10)).astype(np.float32) + 3
     np.save(tmp_path / "x.npy", X)
     out = tmp_path / "r.json"

@@ -18,6 +18,7 @@ from isoscope.metrics import (
     partition_isotropy,
     s_inter,
 )
+from isoscope.store import write_store
 
 FAST = {
     "k_range": [2, 4],
@@ -62,7 +63,6 @@ def _toy_tokens(rng: np.random.Generator, n_sent: int = 80, length: int = 10) ->
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory):
-    write_store = pytest.importorskip("isoscope.store").write_store
     rng = np.random.default_rng(0)
     tok = _toy_tokens(rng)
     n = len(tok)
@@ -249,7 +249,6 @@ def test_transforms_inductive_and_transductive(store) -> None:
 
 
 def test_single_word_type_store(tmp_path: Path) -> None:
-    write_store = pytest.importorskip("isoscope.store").write_store
     rng = np.random.default_rng(9)
     n = 300
     tok = pd.DataFrame(

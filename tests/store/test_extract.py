@@ -175,7 +175,8 @@ def test_cli_extract_info_and_bad_inputs(tiny_bert, corpus_file, tmp_path) -> No
 
 @pytest.mark.integration
 def test_minilm_last_layer_matches_sentence_transformers(tmp_path) -> None:
-    st = pytest.importorskip("sentence_transformers")
+    import sentence_transformers as st
+
     from isoscope.models import bundled_path
 
     sentences = ["The geometry of embedding spaces is anisotropic.", "A cat sat on the mat."]

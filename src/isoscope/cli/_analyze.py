@@ -6,41 +6,22 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import app, echo, progress_enabled, user_errors
-from isoscope.errors import InputError
-
-
-def parse_layers(text: str | None) -> list[int] | None:
-    """Parse ``"all"``, ``"last"``, ``"0,3,6"`` or ranges ``"0-6"`` into hidden-state indices."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return None
-    if text.strip().lower() == "last":
-        return [-1]
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-        except ValueError:
-            raise InputError(
-                f"Cannot read layers {text!r}; use all, last, a list like 0,3,6 or a range like 0-6."
-            ) from None
-    return out
+from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
 
 
 @app.command("analyze")
 @user_errors
 def analyze_command(
     source: Path = typer.Argument(..., help="An embedding store folder or a .npy file (n x d)."),
-    layers: str = typer.Option("all", "--layers", "-l", help="'all', 'last', 0,3,6 or 0-6."),
+    layers: str = typer.Option(
+        "all", "--layers", "-l", help="'all', 'last', 0,3,6, a range 0-6 or a mix (0,3,8-10)."
+    ),
     sample: int = typer.Option(
         10000, "--sample", "-n", help="Seeded sample of tokens per layer (0: all)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample, k-means and subsamples."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the sample, k-means and subsamples; " + SEED_HELP
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Write results JSON here."),
     lid_k: int = typer.Option(20, "--lid-k", help="Neighbours for the LID estimate."),
     lid_metric: str = typer.Option("euclidean", "--lid-metric", help="euclidean or cosine."),
@@ -78,11 +59,16 @@ def analyze_command(
     ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""
+    from isoscope._validation import check_output_file, parse_layers
+
+    chosen = parse_layers(layers)
+    if out is not None:
+        check_output_file(out)
     from isoscope.metrics import analyze
 
     result = analyze(
         source,
-        parse_layers(layers),
+        chosen,
         sample=sample or None,
         seed=seed,
         transforms=list(transform) if transform else None,

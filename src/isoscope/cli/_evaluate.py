@@ -6,19 +6,18 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import app, echo, progress_enabled, user_errors
+from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
 from isoscope.errors import InputError
 
 
 def _parse_layer(text: str | None) -> int | list[int] | None:
+    """``--layer``: None (the last hidden state), one index, or a list of indices to average."""
     if text is None or not text.strip():
         return None
-    try:
-        parts = [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise InputError(f"--layer takes an integer or a comma-separated list such as 1,6; got {text!r}.") from None
-    if not parts:
-        return None
+    from isoscope._validation import parse_layers
+
+    parts = parse_layers(text, option="--layer", allow_all=False)
+    assert parts is not None  # allow_all=False never gives None
     return parts[0] if len(parts) == 1 else parts
 
 
@@ -36,7 +35,9 @@ def evaluate_command(
         "minilm", "--model", "-m", help="Short name, Hugging Face name, local folder, or static table (glove-50d, .txt/.bin/.npy)."
     ),
     pooling: str = typer.Option("mean", help="mean, cls, last (last real token) or first_last (hidden states 1 and last, averaged)."),
-    layer: str = typer.Option(None, help="Hidden state (0 = embeddings, -1 = last) or a comma list to average; default last."),
+    layer: str = typer.Option(
+        None, help="Hidden state (0 = embeddings, -1 = last), or a list or range (1,6 or 1-3) to average; default last."
+    ),
     exclude_special: bool = typer.Option(
         False, "--exclude-special", help="Drop special tokens from mean pooling (default: included, as sentence-transformers)."
     ),
@@ -65,7 +66,7 @@ def evaluate_command(
         None, "--max-train", help="Classification: a seeded sample of at most N training examples (recorded)."
     ),
     batch_size: int = typer.Option(64, help="Sentences per forward pass."),
-    seed: int = typer.Option(0, help="Seed for fit samples and seeded repairs."),
+    seed: int = typer.Option(0, help="Seed for fit samples and seeded repairs; " + SEED_HELP),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Embedding cache folder (default $ISOSCOPE_CACHE/evaluate)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     device: str = typer.Option("cpu", help="Torch device for transformer models."),
@@ -78,17 +79,22 @@ def evaluate_command(
     its fit mode (classification: train/validation/test sizes and the chosen C), to --out.
     Classification repairs are always fitted on the task's training split.
     """
-    from isoscope.evaluate import evaluate
-    from isoscope.evaluate._run import _load_model
-
     if batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {batch_size}.")
+    chosen_layer = _parse_layer(layer)
+    if out is not None:
+        from isoscope._validation import check_output_file
+
+        check_output_file(out)
     tasks = []
     for item in task:
         name, eq, path = item.partition("=")
         if not eq or not name.strip() or not path.strip():
             raise InputError(f"--task takes NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
         tasks.append((name.strip(), path.strip()))
+    from isoscope.evaluate import evaluate
+    from isoscope.evaluate._run import _load_model
+
     if device != "cpu":
         from isoscope.models import load_encoder
         from isoscope.models.registry import BUNDLED
@@ -106,7 +112,7 @@ def evaluate_command(
         tasks,
         transforms=transform,
         pooling=pooling,
-        layer=_parse_layer(layer),
+        layer=chosen_layer,
         include_special=not exclude_special,
         drop_position_zero=drop_position_zero,
         level=level,

@@ -18,7 +18,9 @@ def extract_command(
     split: str = typer.Option(None, "--split", help="Corpus split (ptb: train, valid, test; default test)."),
     max_sentences: int = typer.Option(None, "--max-sentences", help="Keep at most this many sentences."),
     max_tokens: int = typer.Option(None, "--max-tokens", help="Stop once this many tokens (whole sentences) are stored."),
-    layers: str = typer.Option("all", "--layers", help="'all', 'last' or hidden-state indices like 0,3,6."),
+    layers: str = typer.Option(
+        "all", "--layers", help="'all', 'last', hidden-state indices like 0,3,6 or a range 0-6."
+    ),
     dtype: str = typer.Option("float16", "--dtype", help="float16 or float32."),
     batch_size: int = typer.Option(
         None, "--batch-size",
@@ -30,11 +32,14 @@ def extract_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Extract every hidden state of a model over a corpus into a store (resumable)."""
+    from isoscope._validation import parse_layers
+
+    chosen = parse_layers(layers)
     from isoscope.extract import extract
 
     spec = f"{corpus}:{split}" if split and corpus == "ptb" else corpus
     store = extract(
-        model, spec, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=layers,
+        model, spec, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=chosen,
         dtype=dtype, batch_size=batch_size, device=device, max_length=max_length,
         trust_remote_code=trust_remote_code, progress=progress,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import app, echo, progress_enabled, user_errors
+from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
 
 
 @app.command("findings")
@@ -30,7 +30,7 @@ def findings_command(
         None, "--max-tokens", help="Tokens extracted per model and corpus (default 100,000; quick: 10,000; 0 = all)."
     ),
     sample: int = typer.Option(None, "--sample", help="Tokens measured per layer."),
-    seed: int = typer.Option(0, "--seed", help="Seed of every sample, k-means and fit."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every sample, k-means and fit; " + SEED_HELP),
     work: Path = typer.Option(
         Path("runs/findings"), "--work", help="Folder for stores and per-step results (resumable)."
     ),

@@ -7,10 +7,12 @@ so that ``isoscope --help`` stays instant.
 
 from __future__ import annotations
 
+import errno
 import functools
+import inspect
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -26,19 +28,57 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The end of every ``--seed`` help text (the range :func:`check_seed` accepts).
+SEED_HELP = "an integer in [0, 2**32-1]."
 
-def fail(message: str, code: int = 2) -> None:
+
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print one sentence to stderr and exit with ``code``."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
+#: OS errors that mean the disk (or a quota, or a file-size limit) has no room: exit 3.
+#: EFBIG is the same condition as ENOSPC for a file that hit its size limit (and the store's
+#: own write errors, :class:`isoscope.store.StoreWriteError`, treat it so too).
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def os_error_message(exc: OSError) -> tuple[str, int]:
+    """One sentence and the exit code for an OS error that reached the command line.
+
+    Only a full disk or quota gives exit 3 (the disk-full / out-of-memory code); every other
+    OS error (a folder where a file was expected, a file where a folder was, a missing or
+    existing file, permission denied) is the user's input: exit 2, naming the path.
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, getattr(exc, "filename2", None)) if p is not None]
+    where = " -> ".join(paths)
+    if exc.errno in NO_SPACE_ERRNOS:
+        at = f" while writing {where}" if where else ""
+        return f"{reason}{at}; free some space and run the same command again.", 3
+    if where:
+        return f"Cannot use {where}: {reason}.", 2
+    return f"The operating system refused an operation: {reason}.", 2
+
+
 def user_errors(func: F) -> F:
-    """Decorate a command so user-caused errors end in one sentence, not a traceback."""
+    """Decorate a command so user-caused errors end in one sentence, not a traceback.
+
+    Before the command runs, a ``seed`` argument is checked with
+    :func:`isoscope._validation.check_seed` (every command that takes ``--seed`` gets the same
+    check). Exit codes: 2 for bad input (including OS errors such as "Is a directory"), 3 for a
+    full disk or out of memory, 130 for Ctrl-C.
+    """
+    takes_seed = "seed" in inspect.signature(func).parameters
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if takes_seed and kwargs.get("seed") is not None:
+                from isoscope._validation import check_seed  # numpy: not at import (--help)
+
+                kwargs["seed"] = check_seed(kwargs["seed"])
             return func(*args, **kwargs)
         except IsoscopeError as exc:
             fail(str(exc), exc.exit_code)
@@ -48,9 +88,8 @@ def user_errors(func: F) -> F:
         except MemoryError:
             fail("Out of memory; try a smaller --batch-size, --sample or --max-tokens.", 3)
         except OSError as exc:
-            # Disk full, permission denied, missing file: the OS message is one clear sentence.
-            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            fail(f"{exc.strerror or exc}{where}.", 3)
+            message, code = os_error_message(exc)
+            fail(message, code)
         return None
 
     return wrapper  # type: ignore[return-value]

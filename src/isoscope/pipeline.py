@@ -231,8 +231,18 @@ def run(
     -------
     RunOutput
     """
+    from isoscope._runlock import RunLock
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # A second run into the same folder would rewrite results.json and the report under us.
+    with RunLock(run_dir):
+        return _run_locked(settings, run_dir, progress=progress, log=log, report=report,
+                           words=words)
+
+
+def _run_locked(settings: RunSettings, run_dir: Path, *, progress: bool, log: Log, report: bool,
+                words: Sequence[str] | None) -> RunOutput:
     t0 = time.perf_counter()
     log(f"· {settings.model}: extracting up to {settings.max_tokens or 'all'} tokens of "
         f"{settings.corpus} into {run_dir / STORE}")

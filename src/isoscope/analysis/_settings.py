@@ -90,10 +90,9 @@ class AnalysisSettings:
 
     def validate(self) -> None:
         """Raise InputError for a value no measure can use."""
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) or not (
-            0 <= int(self.seed) < 2**32
-        ):
-            raise InputError(f"The seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}.")
+        from isoscope._validation import check_seed
+
+        self.seed = check_seed(self.seed, option="seed")
         if self.sample is not None and int(self.sample) < 3:
             raise InputError(f"The sample size must be at least 3, got {self.sample}.")
         try:

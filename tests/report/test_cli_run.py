@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from isoscope.cli import app
-from isoscope.cli._run import load_run, parse_tasks, resolve_layer, slug
+from isoscope.cli._report import load_results
+from isoscope.cli._run import parse_tasks, resolve_layer, slug
 from isoscope.errors import InputError
 
 runner = CliRunner()
@@ -40,7 +41,7 @@ def test_compare_reports_user_errors_in_one_sentence(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "results.json").write_text("{not json")
     with pytest.raises(InputError, match="not a readable results file"):
-        load_run(tmp_path / "bad")
+        load_results(tmp_path / "bad")
     res = runner.invoke(app, ["compare", str(tmp_path / "bad")])
     assert res.exit_code == 2 and "at least two" in res.output
     res = runner.invoke(app, ["run", "--task", "stsb", "--out", str(tmp_path / "x")])

@@ -188,7 +188,9 @@ def pca_projection(
     return (X - mean) @ comps.T, ratio, mean, comps
 
 
-def token_info(store: Any, rows: Any, frequency: str = "corpus") -> tuple[np.ndarray, str, list[str]]:
+def token_info(
+    store: Any, rows: Any, frequency: str = "corpus"
+) -> tuple[np.ndarray, str, list[str]]:
     """Colour values, colour-bar label and hover labels of some token rows of a store.
 
     Parameters
@@ -589,7 +591,11 @@ def compute_artefacts(
 
     # Token clouds: the same rows (a subset of the measured sample) in every layer.
     repaired = sorted({int(t["layer"]) for t in transforms if "layer" in t})
-    lays = list(cloud_layers) if cloud_layers is not None else _default_cloud_layers(analysed, repaired)
+    lays = (
+        list(cloud_layers)
+        if cloud_layers is not None
+        else _default_cloud_layers(analysed, repaired)
+    )
     bad = [lay for lay in lays if lay not in store.layers]
     if bad:
         raise InputError(f"Layers {bad} are not in the store (stored layers: {store.layers}).")
@@ -613,7 +619,9 @@ def compute_artefacts(
         for lay in repaired:
             if lay not in store.layers:
                 continue
-            orig = _cloud_of_rows(store, lay, view_rows, n_components=2, seed=seed, frequency=frequency)
+            orig = _cloud_of_rows(
+                store, lay, view_rows, n_components=2, seed=seed, frequency=frequency
+            )
             orig.title = "original"
             orig.settings = {**sampling, "transform": None, "fit": None}
             views.append(orig)
@@ -622,7 +630,12 @@ def compute_artefacts(
                     continue
                 repairs[i] = est
                 v = _cloud_of_rows(
-                    store, lay, view_rows, n_components=2, seed=seed, frequency=frequency,
+                    store,
+                    lay,
+                    view_rows,
+                    n_components=2,
+                    seed=seed,
+                    frequency=frequency,
                     transform=est,
                 )
                 label = str(t.get("name") or t.get("spec") or f"repair {i}")
@@ -794,7 +807,9 @@ def save_artefacts(
             if est is None:
                 continue
             t = transforms[i] if i < len(transforms) else {}
-            name = f"repairs/{i}-{str(t.get('name') or 'repair')}-layer_{t.get('layer')}.safetensors"
+            name = (
+                f"repairs/{i}-{str(t.get('name') or 'repair')}-layer_{t.get('layer')}.safetensors"
+            )
             try:
                 save_transform(est, tmp / name)
             except IsoscopeError as exc:
@@ -814,7 +829,9 @@ def save_artefacts(
             )
         for j, v in enumerate(art.repair_views):
             tr = v.settings.get("transform")
-            name = f"views/layer_{v.layer}_{'original' if tr is None else f'repair_{tr}'}.safetensors"
+            name = (
+                f"views/layer_{v.layer}_{'original' if tr is None else f'repair_{tr}'}.safetensors"
+            )
             _save_cloud(tmp / name, v)
             how = (
                 "PCA (2 components, fitted on the shown points) of the layer as extracted"
@@ -826,7 +843,9 @@ def save_artefacts(
             entry["order"] = j
             index["repair_views"].append(entry)
         if art.trajectories is not None:
-            index["trajectories"] = _save_trajectories(tmp / "trajectories.safetensors", art.trajectories)
+            index["trajectories"] = _save_trajectories(
+                tmp / "trajectories.safetensors", art.trajectories
+            )
         else:
             index["trajectories"] = None
         index["notes"] = notes
@@ -964,8 +983,10 @@ def load_artefacts(
     folder = root if (root / INDEX).is_file() else root / FOLDER
     if not folder.is_dir():
         return Artefacts(
-            notes=[f"No artefacts folder at {folder}; token clouds, repair views and word "
-                   "trajectories are not drawn."]
+            notes=[
+                f"No artefacts folder at {folder}; token clouds, repair views and word "
+                "trajectories are not drawn."
+            ]
         )
     try:
         index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
@@ -974,21 +995,27 @@ def load_artefacts(
     except (OSError, ValueError) as exc:
         return Artefacts(
             path=folder,
-            notes=[f"The artefacts index {folder / INDEX} is unreadable ({exc}); token clouds, "
-                   "repair views and word trajectories are not drawn."],
+            notes=[
+                f"The artefacts index {folder / INDEX} is unreadable ({exc}); token clouds, "
+                "repair views and word trajectories are not drawn."
+            ],
         )
     if int(index.get("format_version") or 0) > FORMAT_VERSION:
         return Artefacts(
             path=folder,
-            notes=[f"The artefacts in {folder} were written by a newer isoscope; upgrade to draw them."],
+            notes=[
+                f"The artefacts in {folder} were written by a newer isoscope; upgrade to draw them."
+            ],
         )
     notes = [str(n) for n in index.get("notes") or []]
     if results is not None and index.get("results_fingerprint") != fingerprint(results):
         return Artefacts(
             path=folder,
             index=index,
-            notes=[f"The artefacts in {folder} belong to another analysis than this results "
-                   "file (source, seed, sample or repairs differ); they are not drawn."],
+            notes=[
+                f"The artefacts in {folder} belong to another analysis than this results "
+                "file (source, seed, sample or repairs differ); they are not drawn."
+            ],
         )
     art = Artefacts(index=index, path=folder, notes=notes)
 
@@ -998,7 +1025,9 @@ def load_artefacts(
         except IsoscopeError as exc:
             art.notes.append(f"{what} is not drawn: {exc}")
         except Exception as exc:  # safetensors raises several private error types
-            art.notes.append(f"{what} is not drawn: its file is damaged ({type(exc).__name__}: {exc}).")
+            art.notes.append(
+                f"{what} is not drawn: its file is damaged ({type(exc).__name__}: {exc})."
+            )
         return None
 
     def safe_path(name: str) -> Path:
@@ -1008,7 +1037,10 @@ def load_artefacts(
         return p
 
     for e in index.get("clouds") or []:
-        c = attempt(f"The token cloud of layer {e.get('layer')}", lambda e=e: _load_cloud(safe_path(e["file"])))
+        c = attempt(
+            f"The token cloud of layer {e.get('layer')}",
+            lambda e=e: _load_cloud(safe_path(e["file"])),
+        )
         if c is not None:
             art.clouds.append(c)
     views = [
@@ -1021,7 +1053,9 @@ def load_artefacts(
         art.repair_views = [v for v in views if v is not None]
     t = index.get("trajectories")
     if t:
-        art.trajectories = attempt("Word trajectories", lambda: _load_trajectories(safe_path(t["file"])))
+        art.trajectories = attempt(
+            "Word trajectories", lambda: _load_trajectories(safe_path(t["file"]))
+        )
     rows_file = (index.get("rows") or {}).get("file")
     if rows_file:
         rows = attempt("The row ids", lambda: _read(safe_path(rows_file))[0])

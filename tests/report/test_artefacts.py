@@ -141,8 +141,9 @@ def test_saved_repairs_and_views_round_trip(analysed, tmp_path):
         ]
 
     # Computing again replaces the folder as a whole and gives the same numbers.
-    again = compute_artefacts(result, open_store(tmp_path / "store"), tmp_path, cloud_n=80,
-                              cloud_layers=[1, 3])
+    again = compute_artefacts(
+        result, open_store(tmp_path / "store"), tmp_path, cloud_n=80, cloud_layers=[1, 3]
+    )
     np.testing.assert_array_equal(again.clouds[0].coords, art.clouds[0].coords)
 
 

@@ -82,7 +82,9 @@ def report_command(
     if out is None:
         out = file.parent / "report.html"
     if out.is_dir():
-        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}.")
+        raise InputError(
+            f"--out {out} is a folder; give a file name such as {out / 'report.html'}."
+        )
     if out.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--out takes an .html file name, got {out}.")
     art = load_artefacts(file.parent, results)

@@ -384,9 +384,7 @@ def _artefact_sets(
         stores = _per_result(store, n, "stores", ())
         raw = _raw_results(results)
         return [
-            None
-            if s is None
-            else compute_artefacts(raw[i], s, out if n == 1 else None, **compute)
+            None if s is None else compute_artefacts(raw[i], s, out if n == 1 else None, **compute)
             for i, s in enumerate(stores)
         ]
     items = _per_result(artefacts, n, "artefact sets", (Artefacts, str, os.PathLike))

@@ -1000,6 +1000,28 @@ def load_artefacts(
                 "repair views and word trajectories are not drawn."
             ],
         )
+    try:
+        return _read_index(folder, index, results)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a hand-edited index
+        return Artefacts(
+            path=folder,
+            notes=[
+                f"The artefacts index {folder / INDEX} is damaged ({type(exc).__name__}: {exc}); "
+                "token clouds, repair views and word trajectories are not drawn."
+            ],
+        )
+
+
+def _entries(index: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    items = index.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
+        raise TypeError(f"{key!r} is not a list of records")
+    return items
+
+
+def _read_index(
+    folder: Path, index: dict[str, Any], results: Mapping[str, Any] | None
+) -> Artefacts:
     if int(index.get("format_version") or 0) > FORMAT_VERSION:
         return Artefacts(
             path=folder,
@@ -1017,6 +1039,15 @@ def load_artefacts(
                 "file (source, seed, sample or repairs differ); they are not drawn."
             ],
         )
+    clouds, views_index, repairs_index = (
+        _entries(index, "clouds"),
+        _entries(index, "repair_views"),
+        _entries(index, "repairs"),
+    )
+    traj_entry = index.get("trajectories")
+    rows_entry = index.get("rows") or {}
+    if not isinstance(rows_entry, dict) or not isinstance(traj_entry, dict | None):
+        raise TypeError("'rows' or 'trajectories' is not a record")
     art = Artefacts(index=index, path=folder, notes=notes)
 
     def attempt(what: str, fn: Any) -> Any:
@@ -1036,7 +1067,7 @@ def load_artefacts(
             raise InputError(f"{name} points outside the artefacts folder.")
         return p
 
-    for e in index.get("clouds") or []:
+    for e in clouds:
         c = attempt(
             f"The token cloud of layer {e.get('layer')}",
             lambda e=e: _load_cloud(safe_path(e["file"])),
@@ -1045,24 +1076,22 @@ def load_artefacts(
             art.clouds.append(c)
     views = [
         attempt(f"The repair view {e.get('file')}", lambda e=e: _load_cloud(safe_path(e["file"])))
-        for e in index.get("repair_views") or []
+        for e in views_index
     ]
     if any(v is None for v in views):
         art.notes.append("The repairs' token views are not drawn: one of their files is damaged.")
     else:
         art.repair_views = [v for v in views if v is not None]
-    t = index.get("trajectories")
-    if t:
+    if traj_entry:
         art.trajectories = attempt(
-            "Word trajectories", lambda: _load_trajectories(safe_path(t["file"]))
+            "Word trajectories", lambda: _load_trajectories(safe_path(traj_entry["file"]))
         )
-    rows_file = (index.get("rows") or {}).get("file")
-    if rows_file:
-        rows = attempt("The row ids", lambda: _read(safe_path(rows_file))[0])
+    if rows_entry.get("file"):
+        rows = attempt("The row ids", lambda: _read(safe_path(rows_entry["file"]))[0])
         art.rows = dict(rows or {})
     from isoscope.transforms import load_transform
 
-    for e in index.get("repairs") or []:
+    for e in repairs_index:
         i = int(e.get("transform", -1))
         est = attempt(f"Repair {i}", lambda e=e: load_transform(safe_path(e["file"])))
         if est is not None and i >= 0:

@@ -181,6 +181,17 @@ def test_missing_damaged_or_foreign_artefacts_leave_panels_out_with_a_note(analy
     html = (run / "o.html").read_text()
     assert "belong to another analysis" in html and 'id="clouds"' not in html
 
+    # Hand-edited indexes: a file outside the folder, a record that is not one.
+    index = json.loads((folder / "index.json").read_text())
+    index["clouds"][1]["file"] = "../results.json"
+    (folder / "index.json").write_text(json.dumps(index))
+    art = load_artefacts(run)
+    assert art.clouds == [] and any("points outside the artefacts folder" in n for n in art.notes)
+    index["clouds"] = "layer_0.safetensors"
+    (folder / "index.json").write_text(json.dumps(index))
+    art = load_artefacts(run)
+    assert art.empty and "is damaged (TypeError" in art.notes[0]
+
     # A damaged index, then no folder at all: a report without those panels, and a note.
     (folder / "index.json").write_text("{not json")
     res = runner.invoke(app, ["report", str(run)])

@@ -573,7 +573,7 @@ def plot_pca_cloud(clouds: TokenCloud | Sequence[TokenCloud], *, ncols: int = 3)
     Parameters
     ----------
     clouds : TokenCloud or sequence of TokenCloud
-        From :func:`isoscope.report.token_cloud`; one panel per cloud (e.g. per layer).
+        Computed clouds (:class:`isoscope.artefacts.Artefacts`); one panel per cloud.
     ncols : int
         Panels per row.
 

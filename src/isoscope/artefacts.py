@@ -571,7 +571,8 @@ def compute_artefacts(
         rows_source = "the analysis' measured sample (AnalysisResult.sample_rows)"
     else:
         sample_rows = np.asarray(
-            store.sample_indices(st.get("sample"), seed, special, pos0), dtype=np.int64
+            store.sample_indices(st.get("sample"), int(st.get("seed") or 0), special, pos0),
+            dtype=np.int64,
         )
         rows_source = "drawn from the store with the analysis' sampling settings"
     if sample_rows.size < 3:
@@ -629,15 +630,19 @@ def compute_artefacts(
                 if int(t.get("layer", -1)) != lay:
                     continue
                 repairs[i] = est
-                v = _cloud_of_rows(
-                    store,
-                    lay,
-                    view_rows,
-                    n_components=2,
-                    seed=seed,
-                    frequency=frequency,
-                    transform=est,
-                )
+                try:
+                    v = _cloud_of_rows(
+                        store,
+                        lay,
+                        view_rows,
+                        n_components=2,
+                        seed=seed,
+                        frequency=frequency,
+                        transform=est,
+                    )
+                except (IsoscopeError, ValueError, TypeError) as exc:
+                    notes.append(f"The token view of repair {i} is not drawn: {exc}")
+                    continue
                 label = str(t.get("name") or t.get("spec") or f"repair {i}")
                 fit = t.get("fit")
                 v.title = f"{label} [{fit}]" if fit else label
@@ -783,6 +788,7 @@ def save_artefacts(
             str(tmp / "rows.safetensors"),
         )
         index["rows"] = {**(index.get("rows") or {}), "keys": sorted(art.rows)}
+        source = str((index.get("rows") or {}).get("source") or "the measured sample")
         (tmp / "clouds").mkdir()
         index["clouds"] = []
         for c in art.clouds:
@@ -794,7 +800,7 @@ def save_artefacts(
                     name,
                     c,
                     "PCA (3 components, fitted on the shown points) of the layer's vectors at "
-                    "the shown rows, a seeded subset of the measured sample.",
+                    f"the shown rows, a seeded subset of {source}.",
                 )
             )
         index["repair_views"] = []

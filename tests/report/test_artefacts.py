@@ -244,3 +244,18 @@ def test_plain_results_dict_gets_no_repair_views(analysed, tmp_path):
         compute_artefacts(result, store, None, cloud_layers=[9])
     with pytest.raises(InputError, match="None of the chosen words"):
         word_trajectories(store, ["notaword"])
+
+
+def test_write_report_with_a_store_computes_the_artefacts_first(analysed, tmp_path):
+    from isoscope.report import write_report
+
+    store, result = analysed
+    path = write_report(result, tmp_path, store=store, cloud_n=40, cloud_layers=[3], dpi=30)
+    html = path.read_text(encoding="utf-8")
+    assert 'id="clouds"' in html and (tmp_path / "figures" / "repairs_clouds.png").exists()
+    art = load_artefacts(tmp_path, result.to_dict())
+    assert art.notes == [] and [c.layer for c in art.clouds] == [3] and art.clouds[0].n == 40
+    with pytest.raises(InputError, match="either artefacts or a store"):
+        write_report(result, tmp_path, art, store=store)
+    with pytest.raises(InputError, match="2 artefact sets for 1 results"):
+        write_report(result, tmp_path, [art, art])

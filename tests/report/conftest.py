@@ -230,17 +230,53 @@ def build_store_fixture():
     return build_store
 
 
+#: Repairs measured by the analysed test runs: one inductive, fitted on other rows than shown.
+REPAIRS = ("abtt:n_components=2", "whiten")
+
+
+def analyse(store: Any, **kw: Any):
+    """A real (small, quick) analysis of a test store, with two repairs on its last layer."""
+    from isoscope.metrics import analyze
+
+    settings = {"sample": 200, "seed": 0, "k_range": [2, 4], "progress": False, "threads": 1}
+    return analyze(store, transforms=list(REPAIRS), **{**settings, **kw})
+
+
+@pytest.fixture(scope="session")
+def analysed(tmp_path_factory):
+    """``(store, AnalysisResult)`` of one analysis with fitted repairs (session-scoped: slow)."""
+    root = tmp_path_factory.mktemp("analysed")
+    store = build_store(root / "store")
+    return store, analyse(store)
+
+
+@pytest.fixture(name="analyse")
+def analyse_fixture():
+    return analyse
+
+
 @pytest.fixture(scope="session")
 def evil_report(tmp_path_factory):
-    """One full report (store included) whose model, corpus and tokens carry HTML/JS payloads.
+    """One full report (artefacts included) whose model, corpus and tokens carry HTML/JS payloads.
 
-    Session-scoped: writing a report takes seconds, and the HTML and browser tests share it.
+    Session-scoped: analysing and drawing take seconds, and the HTML and browser tests share it.
+    The report is drawn from results and saved artefacts after the store was deleted.
     """
+    import shutil
+
+    from isoscope.artefacts import compute_artefacts, load_artefacts
     from isoscope.report import write_report
 
     root = tmp_path_factory.mktemp("report")
     store = build_store(root / "store", corpus=f"news {EVIL} {EVIL_IMG}")
-    res = make_results(4, model=f"tiny{EVIL}", corpus=f"news {EVIL_IMG}")
+    result = analyse(store)
+    result.source = {**result.source, "model": f"tiny{EVIL}", "corpus": f"news {EVIL_IMG}"}
+    compute_artefacts(result, store, root / "run", words=["market", "price"])
+    shutil.rmtree(root / "store")
+    res = result.to_dict()
+    res["evaluation"] = make_results(4)["evaluation"]
     res["evaluation"][0]["dataset"] = EVIL
-    path = write_report(res, root / "out", store=store, dpi=60, words=["market", "price"])
+    art = load_artefacts(root / "run", res)
+    assert not art.notes, art.notes
+    path = write_report(res, root / "out", art, dpi=60)
     return path, res

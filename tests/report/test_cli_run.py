@@ -1,14 +1,16 @@
-"""``isoscope run`` and ``isoscope compare`` end to end on tiny models, plus their helpers."""
+"""``isoscope run``, ``compare`` and ``report`` end to end on tiny models, plus their helpers."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 from isoscope.cli import app
-from isoscope.cli._run import load_run, parse_tasks, resolve_layer, slug
+from isoscope.cli._report import load_results
+from isoscope.cli._run import parse_tasks, resolve_layer, slug
 from isoscope.errors import InputError
 
 runner = CliRunner()
@@ -40,7 +42,7 @@ def test_compare_reports_user_errors_in_one_sentence(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "results.json").write_text("{not json")
     with pytest.raises(InputError, match="not a readable results file"):
-        load_run(tmp_path / "bad")
+        load_results(tmp_path / "bad")
     res = runner.invoke(app, ["compare", str(tmp_path / "bad")])
     assert res.exit_code == 2 and "at least two" in res.output
     res = runner.invoke(app, ["run", "--task", "stsb", "--out", str(tmp_path / "x")])
@@ -133,3 +135,14 @@ def test_run_then_compare(tiny_bert, corpus_file, tmp_path, make_results, build_
     assert "<title>isoscope — bert &lt;vs&gt; gpt</title>" in html
     assert "<h3>tiny-bert</h3>" in html and "<h3>tiny-gpt</h3>" in html
     assert 'id="clouds"' in html  # both stores were found and opened
+
+    # The run's report can be drawn again from results.json and artefacts alone.
+    assert (run_dir / "artefacts" / "index.json").exists()
+    shutil.rmtree(run_dir / "store")
+    (run_dir / "report.html").unlink()
+    res = runner.invoke(app, ["report", str(run_dir / "results.json")])
+    assert res.exit_code == 0, res.output
+    html = (run_dir / "report.html").read_text()
+    for sid in ("clouds", "trajectories", "repairs-0"):
+        assert f'id="{sid}"' in html, sid
+    assert "Words followed: cat" in html and "store.hidden_size" in html

@@ -1,4 +1,4 @@
-"""Token clouds and word trajectories read from a small store."""
+"""Token clouds and word trajectories computed from a small store (isoscope.artefacts), drawn."""
 
 from __future__ import annotations
 
@@ -100,7 +100,9 @@ def test_trajectories_align_identical_layers(tmp_path, build_store):
 
 
 def test_trajectory_figure_with_unusual_words(tiny_store):
-    fig = plot_word_trajectories(tiny_store, ["$5", "café", "market"], max_occurrences=5)
+    fig = plot_word_trajectories(
+        word_trajectories(tiny_store, ["$5", "café", "market"], max_occurrences=5)
+    )
     fig.savefig(io.BytesIO(), format="png", dpi=40)
     ax1, ax2 = fig.axes[:2]
     words = {t.get_text().split(" (")[0] for t in ax2.get_legend().get_texts()}
@@ -109,21 +111,5 @@ def test_trajectory_figure_with_unusual_words(tiny_store):
     assert "cosine" in ax2.get_ylabel()
     with pytest.raises(InputError):
         word_trajectories(tiny_store, ["notaword"])
-
-
-def test_repair_clouds_refit_in_the_recorded_mode(tiny_store):
-    from isoscope.report import repair_clouds
-
-    transforms = [
-        {"name": "abtt", "params": {"n_components": 2}, "fit": "inductive", "layer": 3},
-        {"name": "whiten", "params": {}, "fit": "transductive", "layer": 3},
-        {"name": "learned", "params": {}, "fit": "inductive", "layer": 3},  # needs word pairs
-    ]
-    clouds = repair_clouds(tiny_store, transforms, n=200, seed=0)
-    assert [c.title for c in clouds] == ["original", "abtt [inductive]", "whiten [transductive]"]
-    assert all(c.coords.shape == (200, 2) for c in clouds)
-    assert clouds[1].labels == clouds[0].labels  # the same tokens in every panel
-    # Whitening fitted on the shown tokens leaves every direction with 1/d of the variance.
-    np.testing.assert_allclose(clouds[2].explained_variance_ratio, 1 / 16, rtol=1e-6)
-    with pytest.raises(InputError):
-        repair_clouds(tiny_store, [])
+    with pytest.raises(InputError, match="draws computed trajectories"):
+        plot_word_trajectories(tiny_store)  # the figure never reads a store

@@ -133,3 +133,109 @@ def test_store_count_must_match(tmp_path, make_results, tiny_store):
 
     with pytest.raises(InputError, match="2 stores for 1 results"):
         write_report(make_results(2), tmp_path, store=[tiny_store, tiny_store])
+
+
+def _leftovers(folder):
+    """Temporary or empty files a failed write could leave behind."""
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and (".tmp" in p.name or p.stat().st_size == 0)
+    )
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_inside_a_figure_stops_the_report(tmp_path, make_results, monkeypatch, exc):
+    from isoscope.report import _figures
+
+    def interrupted(*args, **kwargs):
+        raise exc()
+
+    monkeypatch.setattr(_figures, "plot_pca_spectrum", interrupted)
+    with pytest.raises(exc):
+        write_report(make_results(2, transforms=False, evaluation=False), tmp_path, dpi=30)
+    assert not (tmp_path / "report.html").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_full_disk_while_drawing_leaves_no_partial_files(tmp_path, make_results, monkeypatch):
+    import errno
+    import os
+
+    from matplotlib.figure import Figure
+
+    from isoscope.report import _figures
+
+    res = make_results(2, transforms=False, evaluation=False)
+    original = Figure.savefig
+
+    def full_disk(self, fname, *args, **kwargs):
+        if kwargs.get("format") == "svg":
+            with open(fname, "wb") as fh:
+                fh.write(b"<svg")  # a partial file, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fname))
+        return original(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    with pytest.raises(OSError) as info:
+        write_report(res, tmp_path, dpi=30, formats=("png", "svg"))
+    assert info.value.errno == errno.ENOSPC
+    assert not (tmp_path / "report.html").exists()
+    assert _leftovers(tmp_path) == []
+    assert not list((tmp_path / "figures").glob("*.svg"))
+    monkeypatch.undo()
+
+    # A figure function that hits the full disk itself stops the report the same way; a report
+    # written before stays whole.
+    good = write_report(res, tmp_path, dpi=30)
+    before = good.read_bytes()
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_figures, "plot_silhouette", no_space)
+    with pytest.raises(OSError):
+        write_report(res, tmp_path, dpi=30)
+    assert good.read_bytes() == before and _leftovers(tmp_path) == []
+
+
+def test_a_full_disk_writing_the_page_removes_the_temporary_file(
+    tmp_path, make_results, monkeypatch
+):
+    import errno
+    import os
+    from pathlib import Path
+
+    original = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if self.name.endswith(".html.tmp"):
+            original(self, text[:100], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError):
+        write_report(make_results(2, transforms=False, evaluation=False), tmp_path, dpi=30)
+    assert not (tmp_path / "report.html").exists() and _leftovers(tmp_path) == []
+
+
+def test_report_command_turns_a_full_disk_into_one_sentence(tmp_path, make_results, monkeypatch):
+    import errno
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from isoscope.cli import app
+    from isoscope.report import _figures
+
+    (tmp_path / "results.json").write_text(json.dumps(make_results(2, evaluation=False)))
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_figures, "plot_layer_curves", no_space)
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "results.json")])
+    assert res.exit_code == 3 and "No space left on device" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "report.html").exists()

@@ -203,36 +203,3 @@ def run_command(
         path = write_report(all_results, out, store=stores, seed=seed, formats=("png", "svg"))
         echo(f"compare  {path}")
 
-
-@app.command("compare")
-@user_errors
-def compare_command(
-    runs: list[Path] = typer.Argument(
-        ..., help="Run folders written by `isoscope run` (or their results.json)."
-    ),
-    out: Path = typer.Option(
-        Path("runs/compare"), "--out", "-o", help="Folder for the comparison report."
-    ),
-    title: str = typer.Option(None, "--title", help="Page title (default: the model names)."),
-    seed: int = typer.Option(
-        None, "--seed", help="Seed of the token-cloud samples (default: the first run's seed)."
-    ),
-    word: list[str] = typer.Option([], "--word", help="Word followed across layers (repeatable)."),
-) -> None:
-    """Put several runs side by side in one report (layer axes normalised to depth)."""
-    from isoscope.report import write_report
-
-    if len(runs) < 2:
-        raise InputError("compare needs at least two run folders.")
-    loaded = [load_run(Path(r)) for r in runs]
-    stores = [s for _, s in loaded]
-    path = write_report(
-        [r for r, _ in loaded],
-        out,
-        store=stores if any(s is not None for s in stores) else None,
-        title=title,
-        seed=seed,
-        words=word or None,
-        formats=("png", "svg"),
-    )
-    echo(f"compare  {path}")

@@ -1,4 +1,4 @@
-"""Static figures (matplotlib) built from results dictionaries, token clouds and stores.
+"""Static figures (matplotlib) drawn from results dictionaries and saved artefacts; no store.
 
 Every function returns a :class:`matplotlib.figure.Figure` and never calls
 ``plt.show()``; figures are created with the object-oriented API so they work
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from isoscope.artefacts import TokenCloud
 from isoscope.errors import InputError
-from isoscope.report._cloud import TokenCloud
 from isoscope.report._style import (
     AFTER_COLOUR,
     BEFORE_COLOUR,
@@ -573,7 +573,7 @@ def plot_pca_cloud(clouds: TokenCloud | Sequence[TokenCloud], *, ncols: int = 3)
     Parameters
     ----------
     clouds : TokenCloud or sequence of TokenCloud
-        From :func:`isoscope.report.token_cloud`; one panel per cloud (e.g. per layer).
+        Computed clouds (:class:`isoscope.artefacts.Artefacts`); one panel per cloud.
     ncols : int
         Panels per row.
 
@@ -620,135 +620,7 @@ def plot_pca_cloud(clouds: TokenCloud | Sequence[TokenCloud], *, ncols: int = 3)
 # ----------------------------------------------------------------------------- word trajectories
 
 
-def _default_words(tokens: Any, n_words: int, min_occurrences: int) -> list[str]:
-    t = tokens[~tokens["is_special"] & (tokens["word_id"] >= 0)]
-    occ = t.drop_duplicates(["sentence_id", "word_id"])
-    words = occ["word"].astype(str).str.lower()
-    counts = words[words.str.fullmatch(r"[a-z]{3,}")].value_counts()
-    counts = counts[counts >= min_occurrences]
-    if counts.empty:
-        return []
-    # A spread over the frequency range: the most frequent word and rarer ones.
-    idx = np.unique(np.round(np.geomspace(1, len(counts), num=n_words)).astype(int) - 1)
-    return [str(w) for w in counts.index[idx]]
-
-
-def word_trajectories(
-    store: Any,
-    words: Sequence[str] | None = None,
-    *,
-    layers: Sequence[int] | None = None,
-    max_occurrences: int = 12,
-    n_background: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Compute 2-D trajectories across layers of chosen words' occurrences.
-
-    Each layer is projected on the first two principal components of a seeded background
-    sample of tokens; consecutive layers are aligned with an orthogonal Procrustes rotation
-    fitted on the same background tokens (scale normalised to unit RMS radius), so a
-    trajectory shows how an occurrence moves relative to the rest of the cloud.
-
-    Parameters
-    ----------
-    store : EmbeddingStore
-        The store to read.
-    words : sequence of str, optional
-        Words (matched lower-cased); default: up to 4 words spread over the frequency range.
-    layers : sequence of int, optional
-        Layers to follow; default all stored layers.
-    max_occurrences : int
-        At most this many occurrences per word (seeded choice); vectors are the mean of the
-        word's sub-word tokens.
-    n_background : int
-        Background tokens used for the projection.
-    seed : int
-        Seed of the background sample and of the occurrence choice.
-
-    Returns
-    -------
-    dict
-        ``layers``, ``words``, ``paths`` (word -> array (n_occ, n_layers, 2)),
-        ``self_similarity`` (word -> array (n_layers,)), ``baseline`` (mean cosine of random
-        background pairs per layer), ``contexts`` (word -> list of sentence ids), ``seed``.
-    """
-    from scipy.linalg import orthogonal_procrustes
-    from sklearn.decomposition import PCA
-
-    layers = list(store.layers if layers is None else layers)
-    missing = [lay for lay in layers if lay not in store.layers]
-    if missing:
-        raise InputError(f"Layers {missing} are not in the store (stored: {store.layers}).")
-    tokens = store.tokens(columns=["sentence_id", "word_id", "word", "is_special"])
-    tokens = tokens.reset_index(drop=True)
-    if words is None:
-        words = _default_words(tokens, 4, 3)
-        if not words:
-            raise InputError(
-                "No word occurs at least 3 times in the store; name the words to follow."
-            )
-    rng = np.random.default_rng(seed)
-    occ_rows: dict[str, list[np.ndarray]] = {}
-    contexts: dict[str, list[int]] = {}
-    lower = tokens["word"].astype(str).str.lower()
-    for w in words:
-        hit = tokens[(lower == w.lower()) & ~tokens["is_special"] & (tokens["word_id"] >= 0)]
-        groups = list(hit.groupby(["sentence_id", "word_id"], sort=True).indices.values())
-        if not groups:
-            continue
-        if len(groups) > max_occurrences:
-            pick = np.sort(rng.choice(len(groups), max_occurrences, replace=False))
-            groups = [groups[i] for i in pick]
-        occ_rows[w] = [hit.index.to_numpy()[g] for g in groups]
-        contexts[w] = [int(tokens.loc[hit.index[g[0]], "sentence_id"]) for g in groups]
-    if not occ_rows:
-        raise InputError("None of the chosen words occur in the store.")
-    bg = np.asarray(store.sample_indices(n_background, seed))
-    paths = {w: np.zeros((len(r), len(layers), 2)) for w, r in occ_rows.items()}
-    selfsim = {w: np.full(len(layers), np.nan) for w in occ_rows}
-    baseline = np.full(len(layers), np.nan)
-    prev = None
-    pair_rng = np.random.default_rng(seed + 1)
-    pairs = pair_rng.integers(0, len(bg), size=(2, min(2000, len(bg) * 4)))
-    pairs = pairs[:, pairs[0] != pairs[1]]
-    for li, lay in enumerate(layers):
-        arr = store.layer(lay)
-        B = np.asarray(arr[bg], dtype=np.float64)
-        pca = PCA(n_components=2, svd_solver="full", random_state=seed).fit(B)
-        Bp = pca.transform(B)
-        scale = np.sqrt((Bp**2).sum(axis=1).mean()) or 1.0
-        Bp /= scale
-        R = np.eye(2)
-        if prev is not None:
-            R, _ = orthogonal_procrustes(Bp, prev)
-        prev = Bp @ R
-        Bn = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)
-        baseline[li] = float(np.mean(np.sum(Bn[pairs[0]] * Bn[pairs[1]], axis=1)))
-        for w, rows in occ_rows.items():
-            V = np.stack([np.asarray(arr[r], dtype=np.float64).mean(axis=0) for r in rows])
-            paths[w][:, li, :] = (pca.transform(V) / scale) @ R
-            if len(V) > 1:
-                Vn = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
-                S = Vn @ Vn.T
-                m = len(V)
-                selfsim[w][li] = float((S.sum() - np.trace(S)) / (m * (m - 1)))
-    return {
-        "layers": layers,
-        "words": list(occ_rows),
-        "paths": paths,
-        "self_similarity": selfsim,
-        "baseline": baseline,
-        "contexts": contexts,
-        "seed": seed,
-        "n_background": int(len(bg)),
-    }
-
-
-def plot_word_trajectories(
-    store_or_data: Any,
-    words: Sequence[str] | None = None,
-    **kwargs: Any,
-) -> Any:
+def plot_word_trajectories(data: Mapping[str, Any]) -> Any:
     """Plot chosen words' occurrences as trajectories across layers.
 
     Left: each occurrence's path through the layer-aligned 2-D PCA plane (hollow circle =
@@ -757,20 +629,19 @@ def plot_word_trajectories(
 
     Parameters
     ----------
-    store_or_data : EmbeddingStore or dict
-        A store, or the dict returned by :func:`word_trajectories`.
-    words : sequence of str, optional
-        Words to follow (see :func:`word_trajectories`).
-    **kwargs
-        Passed to :func:`word_trajectories`.
+    data : dict
+        Trajectories computed once by :func:`isoscope.artefacts.word_trajectories` (saved
+        with the run's artefacts).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    data = store_or_data
-    if not isinstance(data, Mapping):
-        data = word_trajectories(store_or_data, words, **kwargs)
+    if not isinstance(data, Mapping) or "paths" not in data:
+        raise InputError(
+            "plot_word_trajectories draws computed trajectories; compute them with "
+            "isoscope.artefacts.word_trajectories."
+        )
     layers = data["layers"]
     with style():
         fig = _new_figure(9.6, 4.0)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import io
 import json
 import math
+import os
 import platform
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from isoscope.artefacts import Artefacts, TokenCloud
 from isoscope.errors import InputError
 from isoscope.report import _figures as F
-from isoscope.report._cloud import TokenCloud, repair_clouds, token_cloud
 from isoscope.report._interactive import plot_pca_cloud_3d, plotly_block, plotly_js
 from isoscope.report._style import HEADLINE_KEYS
 
@@ -65,10 +67,10 @@ HOW_TO_READ = {
         "Each panel is one measure; the grey bar is the layer as extracted, coloured bars the same "
         "layer after each repair. Repairs are fitted either on other data (inductive) or on the "
         "evaluated vectors themselves (transductive, optimistic). More isotropic is not "
-        "automatically better: compare with the evaluation table. Below, the same tokens of the "
-        "layer in 2-D PCA before and after each repair (repairs refitted for this view in the "
-        "recorded fit mode): a repair that removes a dominant direction turns an elongated or "
-        "banded cloud into a rounder one."
+        "automatically better: compare with the evaluation table. Below, measured tokens of the "
+        "layer in 2-D PCA before and after each repair, transformed by the very repair the "
+        "analysis fitted (never refitted for the picture): a repair that removes a dominant "
+        "direction turns an elongated or banded cloud into a rounder one."
     ),
     "evaluation": (
         "Spearman correlation × 100 between model similarities and human judgements (analogy: "
@@ -278,6 +280,20 @@ _SHOWN_KEYS = frozenset({"source", "settings", "timings", "layers", "transforms"
 # ----------------------------------------------------------------------------- report builder
 
 
+def _write_atomically(path: Path, write: Any) -> None:
+    """Call ``write(tmp)`` and move ``tmp`` onto ``path``; on any failure remove ``tmp``.
+
+    A full disk or an interrupt then leaves the previous file (or none), never a partial one.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class _Builder:
     def __init__(self, out_dir: Path, formats: Sequence[str], dpi: int) -> None:
         self.out_dir = out_dir
@@ -292,17 +308,21 @@ class _Builder:
     def image(self, fig: Any, name: str, alt: str) -> dict[str, Any]:
         import matplotlib.pyplot as plt
 
-        png = _fig_to_png(fig, self.dpi)
-        self.fig_dir.mkdir(parents=True, exist_ok=True)
-        for fmt in self.formats:
-            path = self.fig_dir / f"{name}.{fmt}"
-            if fmt == "png":
-                path.write_bytes(png)
-            else:
-                fig.savefig(path, format=fmt, facecolor="white")
-            self.figure_files.append(path)
-        plt.close(fig)
-        w, h = fig.get_size_inches()
+        try:
+            png = _fig_to_png(fig, self.dpi)
+            self.fig_dir.mkdir(parents=True, exist_ok=True)
+            for fmt in self.formats:
+                path = self.fig_dir / f"{name}.{fmt}"
+                if fmt == "png":
+                    _write_atomically(path, lambda p: p.write_bytes(png))
+                else:
+                    _write_atomically(
+                        path, lambda p, fmt=fmt: fig.savefig(p, format=fmt, facecolor="white")
+                    )
+                self.figure_files.append(path)
+            w, h = fig.get_size_inches()
+        finally:
+            plt.close(fig)
         return {
             "kind": "img",
             "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
@@ -317,6 +337,10 @@ class _Builder:
             entry["items"] = build()
         except InputError as exc:
             entry["error"] = str(exc)
+        except (KeyboardInterrupt, SystemExit):
+            raise  # an interrupt surfacing inside matplotlib stops the report
+        except OSError:
+            raise  # a full disk or a permission problem is not a figure's fault: stop
         except Exception as exc:  # a figure must not take the whole report down
             msg = f"{type(exc).__name__}: {exc}"
             warnings.warn(f"report section {sid!r} could not be drawn: {msg}", stacklevel=2)
@@ -325,35 +349,64 @@ class _Builder:
         self.sections.append(entry)
 
 
-def _as_list(x: Any, n: int) -> list[Any]:
+def _per_result(x: Any, n: int, what: str, single: tuple[type, ...]) -> list[Any]:
     if x is None:
         return [None] * n
-    if isinstance(x, list | tuple):
-        if len(x) != n:
-            raise InputError(f"Got {len(x)} stores for {n} results; give one per result or none.")
-        return list(x)
-    return [x] + [None] * (n - 1)
+    if isinstance(x, single) or not isinstance(x, list | tuple):
+        return [x] + [None] * (n - 1)
+    if len(x) != n:
+        raise InputError(f"Got {len(x)} {what} for {n} results; give one per result or none.")
+    return list(x)
 
 
-def _sampling(results: Mapping[str, Any]) -> tuple[bool, bool]:
-    """``include_special, drop_position_zero`` as the analysis used them."""
-    st = results.get("settings") or {}
-    return bool(st.get("include_special", False)), bool(st.get("drop_position_zero", False))
+def _raw_results(results: Any) -> list[Any]:
+    """The given result objects, unconverted (an AnalysisResult keeps its fitted repairs)."""
+    if isinstance(results, Mapping) or hasattr(results, "to_dict"):
+        return [results]
+    return list(results)
 
 
-def _default_cloud_layers(store: Any, chosen: int | None) -> list[int]:
-    layers = list(store.layers)
-    picks = {layers[0], layers[len(layers) // 2], layers[-1]}
-    if chosen is not None and chosen in layers:
-        picks.add(chosen)
-    return sorted(picks)
+def _artefact_sets(
+    results: Any,
+    res: list[Mapping[str, Any]],
+    artefacts: Any,
+    store: Any,
+    out: Path,
+    compute: dict[str, Any],
+) -> list[Artefacts | None]:
+    """One :class:`Artefacts` (or None) per result: given, loaded from a folder, or computed."""
+    from isoscope.artefacts import compute_artefacts, load_artefacts
+
+    n = len(res)
+    if store is not None:
+        if artefacts is not None:
+            raise InputError("Give write_report either artefacts or a store, not both.")
+        stores = _per_result(store, n, "stores", ())
+        raw = _raw_results(results)
+        return [
+            None if s is None else compute_artefacts(raw[i], s, out if n == 1 else None, **compute)
+            for i, s in enumerate(stores)
+        ]
+    items = _per_result(artefacts, n, "artefact sets", (Artefacts, str, os.PathLike))
+    sets: list[Artefacts | None] = []
+    for a, r in zip(items, res, strict=True):
+        if a is None or isinstance(a, Artefacts):
+            sets.append(a)
+        elif isinstance(a, str | os.PathLike):
+            sets.append(load_artefacts(a, r))
+        else:
+            raise InputError(
+                f"artefacts must be Artefacts objects or run folders, got {type(a).__name__}."
+            )
+    return sets
 
 
 def write_report(
     results: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     out_dir: str | Path,
-    store: Any = None,
+    artefacts: Any = None,
     *,
+    store: Any = None,
     title: str | None = None,
     cloud_layers: Sequence[int] | None = None,
     cloud_n: int = 2000,
@@ -365,28 +418,33 @@ def write_report(
 ) -> Path:
     """Write a self-contained HTML report (and its figures) for one or several runs.
 
+    The report only draws: numbers come from ``results``, token clouds, repair views and word
+    trajectories from ``artefacts`` (computed once by
+    :func:`isoscope.artefacts.compute_artefacts`). Nothing here reads a store.
+
     Parameters
     ----------
     results : dict, AnalysisResult or a sequence of them
         ``results.json`` content (``analyze(...).to_dict()`` plus optional ``evaluation``);
-        several give a comparison
-        with layer axes normalised to depth.
+        several give a comparison with layer axes normalised to depth.
     out_dir : path
-        Folder for ``report.html`` and ``figures/``; created if needed.
+        Folder for the HTML file and ``figures/``; created if needed.
+    artefacts : Artefacts, run folder, or a sequence of them (one per result), optional
+        What is drawn beside the numbers; a folder is read with
+        :func:`~isoscope.artefacts.load_artefacts` (checked against its result). Without
+        artefacts the token panels are left out; notes of missing or damaged artefacts are
+        shown in the summary.
     store : EmbeddingStore or sequence of EmbeddingStore, optional
-        Vectors for the token-cloud and trajectory figures (one per result, or None).
+        Convenience: compute the artefacts first with
+        :func:`~isoscope.artefacts.compute_artefacts` (saved into ``out_dir/artefacts`` for a
+        single result, kept in memory for a comparison). Repair views need an
+        ``AnalysisResult`` with its fitted repairs. Not together with ``artefacts``.
     title : str, optional
         Page title; default built from the model and corpus names.
-    cloud_layers : sequence of int, optional
-        Layers shown as token clouds; default first, middle and last (plus the repaired layer).
-    cloud_n : int
-        Tokens per cloud (seeded sample).
-    words : sequence of str, optional
-        Words followed across layers; default a few words spread over the frequency range.
-    seed : int, optional
-        Seed of the clouds and trajectories; default the analysis seed (``settings.seed``) or 0.
+    cloud_layers, cloud_n, words, seed
+        Passed to ``compute_artefacts`` when ``store`` is given; otherwise unused.
     formats : sequence of str
-        Extra figure files written to ``out_dir/figures`` ("png", "svg", "pdf").
+        Figure files written to ``out_dir/figures`` ("png", "svg", "pdf"), each atomically.
     dpi : int
         Resolution of PNG figures.
     filename : str
@@ -396,19 +454,29 @@ def write_report(
     -------
     pathlib.Path
         Path of the written HTML file.
+
+    Raises
+    ------
+    OSError
+        When a file cannot be written (a full disk); no partial figure or HTML file is left.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     res = F._results_list(results)
-    stores = _as_list(store, len(res))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    arts = _artefact_sets(
+        results,
+        res,
+        artefacts,
+        store,
+        out,
+        {"cloud_layers": cloud_layers, "cloud_n": cloud_n, "words": words, "seed": seed},
+    )
     b = _Builder(out, formats, dpi)
     names = F._names(res)
     compare = len(res) > 1
-    if seed is None:
-        seed = int((res[0].get("settings") or {}).get("seed") or 0)
 
     b.section(
         "curves",
@@ -435,49 +503,27 @@ def write_report(
         ],
     )
 
-    chosen_layer = None
-    for r in res:
-        for t in r.get("transforms") or []:
-            chosen_layer = t.get("layer")
-            break
-
     cloud_info: dict[str, Any] = {}
-    if any(s is not None for s in stores):
+    cl: list[TokenCloud] = []
+    for a, name in zip(arts, names, strict=True):
+        if a is None or not a.clouds:
+            continue
+        shown = a.clouds if not compare else [max(a.clouds, key=lambda c: c.layer or 0)]
+        cl.extend(dataclasses.replace(c, title=name) for c in shown)
+    if cl:
 
         def clouds() -> list[dict[str, Any]]:
-            cl: list[TokenCloud] = []
-            for s, name, r in zip(stores, names, res, strict=True):
-                if s is None:
-                    continue
-                lays = (
-                    list(cloud_layers)
-                    if cloud_layers is not None and not compare
-                    else _default_cloud_layers(s, chosen_layer)
-                    if not compare
-                    else [s.layers[-1]]
-                )
-                for lay in lays:
-                    special, pos0 = _sampling(r)
-                    c = token_cloud(
-                        s,
-                        lay,
-                        n=cloud_n,
-                        seed=seed,
-                        n_components=3,
-                        include_special=special,
-                        drop_position_zero=pos0,
-                    )
-                    c.title = name
-                    cl.append(c)
+            st = cl[0].settings
             cloud_info.update(
                 n=cl[0].n,
                 n_total=cl[0].n_total,
+                seed=cl[0].seed,
                 layers=[c.layer for c in cl],
                 filter=", ".join(
                     [
                         "special tokens "
-                        + ("included" if cl[0].settings["include_special"] else "excluded"),
-                        *(["position 0 dropped"] if cl[0].settings["drop_position_zero"] else []),
+                        + ("included" if st.get("include_special") else "excluded"),
+                        *(["position 0 dropped"] if st.get("drop_position_zero") else []),
                     ]
                 ),
             )
@@ -508,25 +554,20 @@ def write_report(
             )
         ],
     )
-    traj: list[str] = []
-    if stores[0] is not None:
-
-        def trajectories() -> list[dict[str, Any]]:
-            data = F.word_trajectories(stores[0], words, seed=seed)
-            traj.extend(data["words"])
-            return [
-                b.image(
-                    F.plot_word_trajectories(data),
-                    "word_trajectories",
-                    "Word occurrences across layers",
-                )
-            ]
-
+    traj_data = arts[0].trajectories if arts[0] is not None else None
+    traj: list[str] = list(traj_data["words"]) if traj_data else []
+    if traj_data:
         b.section(
             "trajectories",
             "Words across layers" + (f" — {names[0]}" if compare else ""),
             HOW_TO_READ["trajectories"],
-            trajectories,
+            lambda: [
+                b.image(
+                    F.plot_word_trajectories(traj_data),
+                    "word_trajectories",
+                    "Word occurrences across layers",
+                )
+            ],
         )
     for i, r in enumerate(res):
         if r.get("transforms"):
@@ -534,7 +575,7 @@ def write_report(
             tag = f"_{i}" if compare else ""
 
             def repairs(
-                r: Mapping[str, Any] = r, s: Any = stores[i], tag: str = tag
+                r: Mapping[str, Any] = r, a: Artefacts | None = arts[i], tag: str = tag
             ) -> list[dict[str, Any]]:
                 items = [
                     b.image(
@@ -543,28 +584,16 @@ def write_report(
                         "Measures before and after each repair",
                     )
                 ]
-                if s is not None:
-                    special, pos0 = _sampling(r)
-                    try:
-                        cl = repair_clouds(
-                            s,
-                            r["transforms"],
-                            n=cloud_n,
-                            seed=seed,
-                            include_special=special,
-                            drop_position_zero=pos0,
+                views = a.repair_views if a is not None else []
+                if len(views) > 1:
+                    items.append(
+                        b.image(
+                            F.plot_pca_cloud(views, ncols=4),
+                            f"repairs_clouds{tag}",
+                            "The repaired layer's measured tokens before and after each fitted "
+                            "repair",
                         )
-                    except InputError as exc:  # e.g. a repair this version cannot rebuild
-                        items.append({"kind": "note", "text": f"Token views not drawn: {exc}"})
-                        cl = []
-                    if len(cl) > 1:
-                        items.append(
-                            b.image(
-                                F.plot_pca_cloud(cl, ncols=4),
-                                f"repairs_clouds{tag}",
-                                "The repaired layer's tokens before and after each repair",
-                            )
-                        )
+                    )
                 return items
 
             b.section(
@@ -576,6 +605,12 @@ def write_report(
 
     evaluations = [(names[i], _evaluation_view(r)) for i, r in enumerate(res)]
     evaluations = [(n, e) for n, e in evaluations if e is not None]
+    artefact_notes = [
+        (name, note)
+        for a, name in zip(arts, names, strict=True)
+        if a is not None
+        for note in a.notes
+    ]
 
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -593,20 +628,14 @@ def write_report(
             if item["kind"] == "plotly":
                 item["html"] = Markup(item["html"])  # built by plotly_block with escaped JSON
     runs = []
-    for r, name, s in zip(res, names, stores, strict=True):
+    for r, name, a in zip(res, names, arts, strict=True):
         src = dict(r.get("source") or {})
         runs.append(
             {
                 "name": name,
                 "source": _flatten(src),
                 "settings": _flatten(r.get("settings") or {}),
-                "manifest": _flatten(
-                    {
-                        k: v
-                        for k, v in (s.manifest if s is not None else {}).items()
-                        if k not in ("layers",)
-                    }
-                ),
+                "manifest": _flatten(a.store_manifest if a is not None else {}),
                 "timings": _flatten(r.get("timings") or {}),
                 "extra": [
                     (f"{key}.{k}", v)
@@ -648,9 +677,10 @@ def write_report(
         evaluations=evaluations,
         how=HOW_TO_READ,
         words=traj,
-        cloud_seed=seed,
-        cloud_n=cloud_n,
+        cloud_seed=cloud_info.get("seed", traj_data["seed"] if traj_data else None),
+        traj_seed=traj_data["seed"] if traj_data else None,
         cloud_info=cloud_info,
+        artefact_notes=artefact_notes,
         report_versions=_versions(),
         isoscope_version=str(res[0].get("isoscope_version", "")),
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -659,9 +689,7 @@ def write_report(
         errors=b.errors,
     )
     path = out / filename
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(html_text, encoding="utf-8")
-    tmp.replace(path)
+    _write_atomically(path, lambda p: p.write_text(html_text, encoding="utf-8"))
     return path
 
 

@@ -1,0 +1,136 @@
+"""``isoscope report`` and ``isoscope compare``: draw saved runs, with no store present."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from isoscope.cli.app import app, echo, user_errors
+from isoscope.errors import InputError
+
+RESULTS = "results.json"
+
+
+def load_results(path: Path) -> tuple[dict[str, Any], Path]:
+    """Read a results file (or a run folder's ``results.json``).
+
+    Parameters
+    ----------
+    path : Path
+        A ``results.json`` file or the run folder holding one.
+
+    Returns
+    -------
+    results : dict
+    file : Path
+        The file read; its folder holds the run's ``artefacts/``.
+    """
+    file = path / RESULTS if path.is_dir() else path
+    if not file.is_file():
+        raise InputError(f"{path} has no {RESULTS}; run `isoscope run --out {path}` first.")
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{file} is not a readable results file ({exc}).") from None
+    layers = results.get("layers") if isinstance(results, dict) else None
+    if not isinstance(layers, list) or not all(
+        isinstance(row, dict) and isinstance(row.get("layer"), int) for row in layers
+    ):
+        raise InputError(f"{file} is not an isoscope results file (no list of per-layer records).")
+    return results, file
+
+
+def _formats(items: list[str]) -> tuple[str, ...]:
+    allowed = ("png", "svg", "pdf")
+    out = tuple(dict.fromkeys(f.strip().lower() for item in items for f in item.split(",") if f))
+    bad = [f for f in out if f not in allowed]
+    if bad:
+        raise InputError(f"--format takes png, svg or pdf, got {', '.join(bad)}.")
+    return out or ("png",)
+
+
+@app.command("report")
+@user_errors
+def report_command(
+    results_json: Path = typer.Argument(
+        ..., help="results.json of a run (or its folder); its artefacts/ folder is drawn too."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="HTML file to write (default: report.html beside results.json); figures go to "
+        "figures/ beside it.",
+    ),
+    title: str = typer.Option(None, "--title", help="Page title (default: model and corpus)."),
+    fmt: list[str] = typer.Option(
+        ["png"], "--format", help="Figure files written beside the report: png, svg, pdf."
+    ),
+) -> None:
+    """Render the report of a run from results.json and the artefacts saved beside it.
+
+    No store is read: token clouds, repair views and word trajectories come from the run's
+    artefacts/ folder; where it is missing or damaged those panels are left out with a note.
+    """
+    from isoscope.artefacts import load_artefacts
+    from isoscope.report import write_report
+
+    results, file = load_results(results_json)
+    if out is None:
+        out = file.parent / "report.html"
+    if out.is_dir():
+        raise InputError(
+            f"--out {out} is a folder; give a file name such as {out / 'report.html'}."
+        )
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--out takes an .html file name, got {out}.")
+    art = load_artefacts(file.parent, results)
+    path = write_report(
+        results,
+        out.parent,
+        art,
+        title=title,
+        formats=_formats(fmt),
+        filename=out.name,
+    )
+    for note in art.notes:
+        typer.echo(f"note: {note}", err=True)
+    echo(f"report   {path}")
+
+
+@app.command("compare")
+@user_errors
+def compare_command(
+    runs: list[Path] = typer.Argument(
+        ..., help="Run folders written by `isoscope run` (or their results.json)."
+    ),
+    out: Path = typer.Option(
+        Path("runs/compare"), "--out", "-o", help="Folder for the comparison report."
+    ),
+    title: str = typer.Option(None, "--title", help="Page title (default: the model names)."),
+    fmt: list[str] = typer.Option(
+        ["png", "svg"], "--format", help="Figure files written beside the report: png, svg, pdf."
+    ),
+) -> None:
+    """Put several runs side by side in one report (layer axes normalised to depth).
+
+    Each run is drawn from its results.json and its artefacts/ folder; no store is read.
+    """
+    from isoscope.artefacts import load_artefacts
+    from isoscope.report import write_report
+
+    if len(runs) < 2:
+        raise InputError("compare needs at least two run folders.")
+    loaded = [load_results(Path(r)) for r in runs]
+    arts = [load_artefacts(file.parent, res) for res, file in loaded]
+    path = write_report(
+        [r for r, _ in loaded],
+        out,
+        arts,
+        title=title,
+        formats=_formats(fmt),
+    )
+    echo(f"compare  {path}")

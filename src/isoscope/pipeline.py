@@ -96,6 +96,7 @@ class RunOutput:
     store: Any
     run_dir: Path
     report: Path | None = None
+    artefacts: Path | None = None
 
 
 def resolve_layer(spec: str | int, layers: Sequence[int]) -> int:
@@ -192,14 +193,28 @@ def write_results(results: Mapping[str, Any], run_dir: str | Path) -> Path:
     return write_json(run_dir / RESULTS, results)
 
 
-def draw_report(results: Mapping[str, Any], run_dir: str | Path, store: Any, *,
+def draw_report(result: Any, results: Mapping[str, Any], run_dir: str | Path, store: Any, *,
                 words: Sequence[str] | None = None) -> Path:
-    """Write ``report.html`` and ``figures/`` for one run."""
+    """Save the report's artefacts once, then draw ``report.html`` and ``figures/`` from them.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        The analysis (its sample rows and fitted repairs are what the repair views show).
+    results : mapping
+        What was written to ``results.json``.
+    run_dir : path
+    store : EmbeddingStore
+        Read only here, by :func:`isoscope.artefacts.compute_artefacts`; the drawing code never
+        reads it, so ``isoscope report`` redraws the same page without it.
+    words : sequence of str, optional
+        Words followed across layers.
+    """
+    from isoscope.artefacts import compute_artefacts
     from isoscope.report import write_report
 
-    return write_report(results, Path(run_dir), store=store,
-                        seed=int(results.get("settings", {}).get("seed", 0)),
-                        words=list(words) if words else None, formats=("png", "svg"))
+    art = compute_artefacts(result, store, run_dir, words=list(words) if words else None)
+    return write_report(results, Path(run_dir), art, formats=("png", "svg"))
 
 
 def run(
@@ -273,5 +288,5 @@ def _run_locked(settings: RunSettings, run_dir: Path, *, progress: bool, log: Lo
     path = None
     if report:
         log("· drawing figures and writing the report")
-        path = draw_report(results, run_dir, store, words=words)
-    return RunOutput(results, store, run_dir, path)
+        path = draw_report(result, results, run_dir, store, words=words)
+    return RunOutput(results, store, run_dir, path, artefacts=run_dir / "artefacts")

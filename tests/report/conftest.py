@@ -8,33 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-SCALAR_KEYS = (
-    "s_inter",
-    "s_inter_centered",
-    "s_intra",
-    "s_intra_centered",
-    "self_similarity",
-    "self_similarity_adjusted",
-    "intra_sentence_similarity",
-    "intra_sentence_similarity_adjusted",
-    "mev",
-    "mev_adjusted",
-    "isotropy_partition",
-    "isotropy_partition_log10",
-    "isoscore",
-    "isoscore_star",
-    "lid_mle",
-    "lid_mle_median",
-    "lid_twonn",
-    "pca_dims_80",
-    "n_clusters",
-    "mms",
-    "silhouette_best",
-    "freq_pc1_spearman",
-    "freq_pc1_pearson",
-    "freq_norm_spearman",
-    "mean_norm",
-)
+from isoscope.analysis import RESULTS_SCHEMA_VERSION
+from isoscope.measures import REGISTRY
+
+#: Every scalar measure of the registry, filled with plausible random values.
+SCALAR_KEYS = tuple(m.key for m in REGISTRY if m.scalar and m.key != "isotropy_partition")
+
 
 EVIL = "<script>window.__pwned=1</script>"
 EVIL_IMG = '<img src=x onerror="window.__pwned=2">'
@@ -48,7 +27,7 @@ def make_results(
     evaluation: bool = True,
     corpus: str = "ptb",
 ) -> dict[str, Any]:
-    """A results dict following notes/results_schema.md, with plausible random values."""
+    """A results dict with the layout of docs/results.md and plausible random values."""
     rng = np.random.default_rng(seed)
     layers = []
     for i in range(n_layers):
@@ -75,6 +54,7 @@ def make_results(
         }
         layers.append(lay)
     res: dict[str, Any] = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
         "isoscope_version": "0.1.0",
         "source": {
             "kind": "store",
@@ -89,7 +69,6 @@ def make_results(
             "seed": seed,
             "include_special": False,
             "drop_position_zero": False,
-            "isotropy_normalisation": "centered",
             "k_range": [2, 8],
             "silhouette_sample": 500,
             "lid_k": 20,

@@ -41,7 +41,7 @@ def test_compare_reports_user_errors_in_one_sentence(tmp_path):
     assert "has no results.json" in res.output and "Traceback" not in res.output
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "results.json").write_text("{not json")
-    with pytest.raises(InputError, match="not a readable results file"):
+    with pytest.raises(InputError, match="results file .* is not valid JSON"):
         load_results(tmp_path / "bad")
     res = runner.invoke(app, ["compare", str(tmp_path / "bad")])
     assert res.exit_code == 2 and "at least two" in res.output
@@ -146,3 +146,13 @@ def test_run_then_compare(tiny_bert, corpus_file, tmp_path, make_results, build_
     for sid in ("clouds", "trajectories", "repairs-0"):
         assert f'id="{sid}"' in html, sid
     assert "Words followed: cat" in html and "store.hidden_size" in html
+
+
+def test_results_of_another_schema_version_are_refused_in_one_sentence(tmp_path):
+    import json
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text(json.dumps({"layers": [{"layer": 0}]}))
+    res = runner.invoke(app, ["report", str(tmp_path / "old")])
+    assert res.exit_code == 2 and "schema version 1" in res.output and "reads version 2" in res.output
+    assert "Traceback" not in res.output

@@ -106,11 +106,11 @@ def prepare(source: Any, layers: Sequence[int] | int | None, overrides: dict[str
     return Prepared(src, s, lay, cand, rows, _word_context(src, cand, rows, s, seeds), seeds)
 
 
-def _check_size(n: int, s: AnalysisSettings) -> None:
+def _check_size(n: int, s: AnalysisSettings, what: str = "non-zero") -> None:
     need = max(int(s.lid_k), int(s.k_range[1]), 2)
     if n <= need:
         raise InputError(
-            f"Only {n} non-zero vectors to measure; need more than {need} (lid_k and the "
+            f"Only {n} {what} vectors to measure; need more than {need} (lid_k and the "
             "largest k)."
         )
 
@@ -153,7 +153,10 @@ def layer_data(
         moments_evidence = "sample"
     if distinct is not None:
         distinct = _nonzero(np.asarray(distinct, dtype=np.float64))[0]
-        _check_size(distinct.shape[0], s)
+    from isoscope.metrics._neighbors import unique_rows
+
+    n_distinct = unique_rows(distinct if distinct is not None else Xnz)[0].size
+    _check_size(n_distinct, s, "distinct")
     derived = dict(seeds or derived_seeds(s.seed))
     mapping = {
         **s.to_dict(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,9 @@ def load_results(path: Path) -> tuple[dict[str, Any], Path]:
     file = path / RESULTS if path.is_dir() else path
     if not file.is_file():
         raise InputError(f"{path} has no {RESULTS}; run `isoscope run --out {path}` first.")
-    try:
-        results = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{file} is not a readable results file ({exc}).") from None
-    layers = results.get("layers") if isinstance(results, dict) else None
-    if not isinstance(layers, list) or not all(
-        isinstance(row, dict) and isinstance(row.get("layer"), int) for row in layers
-    ):
-        raise InputError(f"{file} is not an isoscope results file (no list of per-layer records).")
+    from isoscope.analysis import load_results as read_results
+
+    results = read_results(file)
     return results, file
 
 

@@ -1,4 +1,4 @@
-"""``isoscope run`` (extract, measure, repair, evaluate, report) and ``isoscope compare``."""
+"""``isoscope run``: extract, measure, repair, evaluate and report, one or several models."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from isoscope.cli.app import app, echo, progress_enabled, user_errors
 from isoscope.errors import InputError
 from isoscope.pipeline import RESULTS, STORE, resolve_layer
 
-__all__ = ["RESULTS", "STORE", "load_run", "parse_tasks", "resolve_layer", "run_model", "slug"]
+__all__ = ["RESULTS", "STORE", "parse_tasks", "resolve_layer", "run_model", "slug"]
 
 
 def log(message: str) -> None:
@@ -74,27 +74,6 @@ def run_model(
     )
     out = run(settings, run_dir, progress=progress, log=log, report=report, words=words)
     return out.results, out.store
-
-
-def load_run(path: Path) -> tuple[dict[str, Any], Any]:
-    """Read a run folder (or a results.json file) and open its store when it is complete."""
-    from isoscope.errors import StoreError
-    from isoscope.store import open_store
-
-    file = path if path.is_file() else path / RESULTS
-    if not file.exists():
-        raise InputError(f"{path} has no {RESULTS}; run `isoscope run --out {path}` first.")
-    from isoscope.analysis import load_results
-
-    results = load_results(file)
-    store = None
-    store_dir = file.parent / STORE
-    if store_dir.is_dir():
-        try:
-            store = open_store(store_dir)
-        except StoreError as exc:
-            log(f"  note: {exc} Token clouds for this run are skipped.")
-    return results, store
 
 
 @app.command("run")
@@ -171,12 +150,12 @@ def run_command(
     slugs = [slug(m) for m in models]
     if len(set(slugs)) != len(slugs):
         raise InputError("Two --model values map to the same folder name; give distinct models.")
-    all_results, stores = [], []
+    all_results, run_dirs = [], []
     for i, m in enumerate(models):
         run_dir = out if len(models) == 1 else out / slugs[i]
         if len(models) > 1:
             log(f"[{i + 1}/{len(models)}] {m}")
-        res, store = run_model(
+        res, _ = run_model(
             m,
             run_dir,
             corpus=corpus,
@@ -193,13 +172,14 @@ def run_command(
             progress=show,
         )
         all_results.append(res)
-        stores.append(store)
+        run_dirs.append(run_dir)
         echo(f"report   {run_dir / 'report.html'}")
         echo(f"results  {run_dir / RESULTS}")
     if len(models) > 1:
         from isoscope.report import write_report
 
         log("· writing the comparison report")
-        path = write_report(all_results, out, store=stores, seed=seed, formats=("png", "svg"))
+        # Each run saved its artefacts; the comparison only draws them.
+        path = write_report(all_results, out, run_dirs, formats=("png", "svg"))
         echo(f"compare  {path}")
 

@@ -32,9 +32,7 @@ def cache_dir(*parts: str) -> Path:
 _VOLATILE_CONFIG = {"_name_or_path", "transformers_version", "_commit_hash", "_attn_implementation",
                     "_attn_implementation_internal", "_experts_implementation", "name_or_path"}
 
-_FINGERPRINTS: weakref.WeakKeyDictionary[Any, tuple[tuple[tuple[int, int], ...], str]] = (
-    weakref.WeakKeyDictionary()
-)
+_FINGERPRINTS: weakref.WeakKeyDictionary[Any, tuple[Any, str]] = weakref.WeakKeyDictionary()
 
 
 def _config_json(config: Any) -> str:
@@ -71,15 +69,16 @@ def model_fingerprint(model: Any) -> str:
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"model_fingerprint needs a torch model or an encoder, not {type(model).__name__}")
     state = module.state_dict()
+    config = _config_json(getattr(module, "config", None))
     try:
-        token: tuple[tuple[int, int], ...] | None = tuple((t.data_ptr(), t._version) for t in state.values())
+        token: Any = (config, tuple((k, t.data_ptr(), t._version) for k, t in state.items()))
     except RuntimeError:  # inference tensors keep no version counter: hash every time
         token = None
     cached = _FINGERPRINTS.get(module)
     if token is not None and cached is not None and cached[0] == token:
         return cached[1]
     digest = hashlib.sha256()
-    digest.update(_config_json(getattr(module, "config", None)).encode("utf-8"))
+    digest.update(config.encode("utf-8"))
     for name in sorted(state):
         tensor = state[name].detach()
         head = json.dumps([name, str(tensor.dtype), list(tensor.shape)])

@@ -425,7 +425,7 @@ class EmbeddingCache:
 
 def _checksum(arr: np.ndarray) -> str:
     """BLAKE2b of an array's bytes (C order)."""
-    return hashlib.blake2b(memoryview(np.ascontiguousarray(arr)).cast("B")).hexdigest()
+    return hashlib.blake2b(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data).hexdigest()
 
 
 def _valid_tokens(hit: dict[str, np.ndarray], n_sentences: int, width: int) -> bool:

@@ -9,10 +9,11 @@ private op, the packed copy doubles the linear layers' weight memory, and whethe
 depends on the machine. So :func:`pack_if_faster` decides per loaded model, at load:
 
 1. it runs a full forward pass of the model on a small fixed batch, unpatched and packed;
-2. it keeps the packed layers only if every output agrees with the unpatched pass within
-   :data:`RTOL` (``max |packed - plain| <= RTOL * (1 + max |plain|)``, so models with large
-   activations are held to the same relative precision) **and** the median of
-   :data:`REPEATS` interleaved timed passes is lower packed than plain;
+2. it keeps the packed layers only if every output (every hidden state) agrees with the
+   unpatched pass within :data:`RTOL` (``max |packed - plain| <= RTOL * (1 + max |plain|)``,
+   so models with large activations are held to the same relative precision) **and** the
+   median of :data:`REPEATS` interleaved timed passes (the median shrugs off a pass slowed by
+   another process) is strictly lower packed than plain;
 3. otherwise it restores the model exactly as loaded (original classes, packed copies dropped).
 
 Both measurements and the decision are returned as a :class:`KernelCheck`, which the encoder
@@ -119,6 +120,13 @@ def _pack(weight_out_in: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight_out_in.detach().contiguous(), _BATCH_HINT)
 
 
+def _eligible(model: torch.nn.Module) -> bool:
+    """A CPU float32 model, and a torch build with oneDNN's packed linear op."""
+    params = list(model.parameters())
+    return bool(params) and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params) \
+        and _ops_available()
+
+
 def pack_linear_layers(model: torch.nn.Module) -> list[tuple[torch.nn.Module, type]]:
     """Switch a CPU float32 model's linear layers to packed oneDNN weights, in place.
 
@@ -135,10 +143,7 @@ def pack_linear_layers(model: torch.nn.Module) -> list[tuple[torch.nn.Module, ty
     list of (module, original class)
         The layers switched (empty where the model is not CPU float32 or the op is missing).
     """
-    params = list(model.parameters())
-    if not params or any(p.device.type != "cpu" or p.dtype != torch.float32 for p in params):
-        return []
-    if not _ops_available():
+    if not _eligible(model):
         return []
     from transformers.pytorch_utils import Conv1D
 
@@ -152,12 +157,9 @@ def pack_linear_layers(model: torch.nn.Module) -> list[tuple[torch.nn.Module, ty
             elif type(module) is Conv1D:
                 module.packed_weight = _pack(module.weight.t())
                 switched.append((module, Conv1D))
-                module.__class__ = OneDNNConv1D
+                module.__class__ = OneDNNConv1D  # type: ignore[assignment]
     except RuntimeError:  # the op exists but refuses this build or CPU
         unpack_linear_layers(switched)
-        for module in model.modules():  # a layer whose packing failed half-way
-            if "packed_weight" in vars(module):
-                del module.packed_weight
         return []
     return switched
 
@@ -227,11 +229,13 @@ def pack_if_faster(model: torch.nn.Module, run: Callable[[], Any]) -> KernelChec
         The decision and both measurements. Where packing is not kept, the model is exactly
         as it was (classes and state dict; the packed copies are freed).
     """
+    if not _eligible(model):
+        return KernelCheck(False, "not a CPU float32 model, or oneDNN's packed op is unavailable")
     with torch.inference_mode():
         want = _flatten(run())
         switched = pack_linear_layers(model)
         if not switched:
-            return KernelCheck(False, "not a CPU float32 model, or oneDNN's packed op is unavailable")
+            return KernelCheck(False, "oneDNN could not pack this model's linear layers")
         n = len(switched)
         try:
             got = _flatten(run())

@@ -119,7 +119,8 @@ def test_timing_interleaves_and_leaves_the_packed_classes_on_for_the_decision() 
 
 
 @pytest.mark.parametrize("name", ["tiny_bert", "tiny_gpt2"])
-def test_packed_encoder_matches_the_default_one(name, request, monkeypatch) -> None:
+def test_packed_encoder_matches_the_default_one(name, request, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("ISOSCOPE_CACHE", str(tmp_path))  # no timings from earlier tests
     path = str(request.getfixturevalue(name))
     monkeypatch.setenv("ISOSCOPE_ONEDNN", "0")
     default = load_encoder(path)
@@ -160,6 +161,7 @@ def test_encoder_with_a_wrong_packed_op_stays_as_loaded(tiny_bert, monkeypatch) 
 def test_the_store_manifest_records_the_check(tiny_bert, corpus_file, tmp_path, monkeypatch) -> None:
     from isoscope.extract import extract
 
+    monkeypatch.setenv("ISOSCOPE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(_onednn, "_median_times", lambda run, pack, unpack: (1.0, 2.0))
     store = extract(str(tiny_bert), str(corpus_file), tmp_path / "s", progress=False)
     extraction = store.manifest["extraction"]
@@ -167,3 +169,27 @@ def test_the_store_manifest_records_the_check(tiny_bert, corpus_file, tmp_path, 
     check = extraction["linear_kernel_check"]
     assert check["used"] is False and check["reason"] == "not faster on this machine"
     assert (check["plain_s"], check["packed_s"]) == (1.0, 2.0) and check["max_abs_diff"] <= check["tolerance"]
+
+
+def test_timings_are_measured_once_per_machine_key_and_reused(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ISOSCOPE_CACHE", str(tmp_path))
+    calls: list[int] = []
+
+    def measured(run, pack, unpack):
+        calls.append(1)
+        return (2.0, 1.0)
+
+    monkeypatch.setattr(_onednn, "_median_times", measured)
+    key = _onednn.machine_key("toy", "x=5x24")
+    x = torch.randn(5, 24)
+    first_model, second_model = _toy(), _toy()
+    first = pack_if_faster(first_model, lambda: first_model(x), key)
+    second = pack_if_faster(second_model, lambda: second_model(x), key)
+    assert calls == [1] and first == second and second.used
+    other = _toy()
+    assert pack_if_faster(other, lambda: other(x), _onednn.machine_key("toy", "x=6x24")).used
+    assert calls == [1, 1]  # another batch (or model, torch, thread count, CPU) is measured anew
+    # The output check still runs on every load: a wrong op is refused despite the stored timings.
+    monkeypatch.setattr(_onednn, "_packed_linear", lambda x, packed, bias: torch.zeros(*x.shape[:-1], packed.shape[0]))
+    wrong = _toy()
+    assert not pack_if_faster(wrong, lambda: wrong(x), key).used

@@ -16,6 +16,11 @@ depends on the machine. So :func:`pack_if_faster` decides per loaded model, at l
    another process) is strictly lower packed than plain;
 3. otherwise it restores the model exactly as loaded (original classes, packed copies dropped).
 
+The timings are taken once per model, check batch, torch version, thread count and CPU, and
+kept in the isoscope cache, so that every later load on this machine (a resumed extraction in
+particular) makes the same choice: a store is never written half with one kernel and half with
+the other. The output check runs on every load.
+
 Both measurements and the decision are returned as a :class:`KernelCheck`, which the encoder
 reports and ``extract`` records in the store manifest (``extraction.linear_kernel_check``).
 
@@ -26,10 +31,15 @@ refreshed if the weights change afterwards, so this is for frozen, inference-onl
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -212,7 +222,50 @@ def _median_times(run: Callable[[], Any], pack: Callable[[], Any], unpack: Calla
     return statistics.median(plain), statistics.median(packed)
 
 
-def pack_if_faster(model: torch.nn.Module, run: Callable[[], Any]) -> KernelCheck:
+def _timings_path(key: str) -> Path:
+    from isoscope.models.cache import cache_dir
+
+    return cache_dir("kernels") / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.json"
+
+
+def _load_timings(key: str | None) -> tuple[float, float] | None:
+    """Timings measured before for ``key`` (None when absent or unreadable)."""
+    if key is None:
+        return None
+    try:
+        data = json.loads(_timings_path(key).read_text(encoding="utf-8"))
+        if data.get("key") != key:
+            return None
+        plain_s, packed_s = float(data["plain_s"]), float(data["packed_s"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (plain_s, packed_s) if plain_s > 0 and packed_s > 0 else None
+
+
+def _save_timings(key: str | None, timings: tuple[float, float]) -> None:
+    if key is None:
+        return
+    path = _timings_path(key)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"key": key, "plain_s": timings[0], "packed_s": timings[1]}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache only costs the next load a new measurement
+        tmp.unlink(missing_ok=True)
+
+
+def machine_key(model_id: str, batch: str) -> str:
+    """What the timing decision depends on: the model, the check batch, torch and this CPU."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return json.dumps([model_id, batch, torch.__version__, torch.get_num_threads(), cpu])
+
+
+def pack_if_faster(model: torch.nn.Module, run: Callable[[], Any], timing_key: str | None = None) -> KernelCheck:
     """Pack ``model``'s linear layers only if that gives the same outputs and is faster here.
 
     Parameters
@@ -222,6 +275,11 @@ def pack_if_faster(model: torch.nn.Module, run: Callable[[], Any]) -> KernelChec
     run : callable
         Runs one full forward pass of ``model`` on a small fixed batch and returns its outputs
         (a tensor, or a dict / sequence of tensors).
+    timing_key : str, optional
+        Identifies the model, batch and machine (see :func:`machine_key`). Timings are then
+        measured once per key, stored under the isoscope cache (``kernels/``) and reused, so
+        every run and every resume of a store on this machine uses the same kernel (float32
+        sums in another order differ in the last bits). The output check runs every time.
 
     Returns
     -------
@@ -256,7 +314,11 @@ def pack_if_faster(model: torch.nn.Module, run: Callable[[], Any]) -> KernelChec
             for m, cls in switched:
                 m.__class__ = cls
 
-        plain_s, packed_s = _median_times(run, repack, plain)
+        timings = _load_timings(timing_key)
+        if timings is None:
+            timings = _median_times(run, repack, plain)
+            _save_timings(timing_key, timings)
+        plain_s, packed_s = timings
         if packed_s < plain_s:
             repack()
             return KernelCheck(True, "same outputs and faster", n, diff, tol, plain_s, packed_s)

@@ -273,10 +273,12 @@ class HFEncoder:
         #: What that check measured and decided (``None`` when ``ISOSCOPE_ONEDNN=0``).
         self.linear_kernel_check: dict[str, Any] | None = None
         if os.environ.get("ISOSCOPE_ONEDNN", "1") != "0":
-            from isoscope.models._onednn import pack_if_faster
+            from isoscope.models._onednn import machine_key, pack_if_faster
+            from isoscope.models.cache import model_fingerprint
 
             ids, lengths = self._check_batch()
-            check = pack_if_faster(model, lambda: self.encode_packed(ids, lengths, range(self.n_layers)))
+            key = machine_key(model_fingerprint(model), f"packs={self.packs} lengths={lengths.tolist()}")
+            check = pack_if_faster(model, lambda: self.encode_packed(ids, lengths, range(self.n_layers)), key)
             self.linear_kernel_check = check.to_dict()
             if check.used:
                 self.linear_kernel = "onednn-packed"

@@ -129,48 +129,41 @@ def _packed_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
     return out, None
 
 
-_registry_lock = threading.Lock()
-_registry_users = 0
-
-
-@contextmanager
-def _packed_attention_registered() -> Iterator[None]:
-    """Register the packed attention (and its mask) with transformers for the duration only.
-
-    transformers looks attention functions up by name on every forward pass, in class-wide
-    registries; isoscope's entry lives there only while one of its packed passes runs, so the
-    registries are as before afterwards (nested and concurrent users are counted).
-    """
-    global _registry_users
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    with _registry_lock:
-        if _registry_users == 0:
-            AttentionInterface.register(_PACKED_ATTENTION, _packed_attention)
-            AttentionMaskInterface.register(_PACKED_ATTENTION, sdpa_mask)
-        _registry_users += 1
-    try:
-        yield
-    finally:
-        with _registry_lock:
-            _registry_users -= 1
-            if _registry_users == 0:
-                # transformers has no public unregister; ``register`` writes to this mapping.
-                AttentionInterface._global_mapping.pop(_PACKED_ATTENTION, None)
-                AttentionMaskInterface._global_mapping.pop(_PACKED_ATTENTION, None)
+#: Held through every packed pass: the attention switch is per model and the registration
+#: class-wide, so packed passes from several threads run one after the other.
+_packed_lock = threading.RLock()
+_packed_depth = 0
 
 
 @contextmanager
 def _packed_attention_on(model: Any) -> Iterator[None]:
-    """Run ``model`` on the packed attention inside the block; it is back as loaded after."""
-    with _packed_attention_registered():
+    """Run ``model`` on the packed attention inside the block; afterwards it is as loaded.
+
+    transformers looks attention functions up by name on every forward pass, in class-wide
+    registries. isoscope's entry (and its mask function) is registered only while one of its
+    packed passes runs, and the model is switched back to its own attention after, so
+    transformers' registries and the model are as before outside the block.
+    """
+    global _packed_depth
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    with _packed_lock:
+        if _packed_depth == 0:
+            AttentionInterface.register(_PACKED_ATTENTION, _packed_attention)
+            AttentionMaskInterface.register(_PACKED_ATTENTION, sdpa_mask)
+        _packed_depth += 1
         before = model.config._attn_implementation
-        model.set_attn_implementation(_PACKED_ATTENTION)
         try:
+            model.set_attn_implementation(_PACKED_ATTENTION)
             yield
         finally:
             model.set_attn_implementation(before)
+            _packed_depth -= 1
+            if _packed_depth == 0:
+                # transformers has no public unregister; ``register`` writes to this mapping.
+                AttentionInterface._global_mapping.pop(_PACKED_ATTENTION, None)
+                AttentionMaskInterface._global_mapping.pop(_PACKED_ATTENTION, None)
 
 
 def _use_packed_attention(model: Any) -> bool:
@@ -273,11 +266,13 @@ class HFEncoder:
         #: What that check measured and decided (``None`` when ``ISOSCOPE_ONEDNN=0``).
         self.linear_kernel_check: dict[str, Any] | None = None
         if os.environ.get("ISOSCOPE_ONEDNN", "1") != "0":
-            from isoscope.models._onednn import machine_key, pack_if_faster
+            from isoscope.models._onednn import _eligible, machine_key, pack_if_faster
             from isoscope.models.cache import model_fingerprint
 
             ids, lengths = self._check_batch()
-            key = machine_key(model_fingerprint(model), f"packs={self.packs} lengths={lengths.tolist()}")
+            key = None
+            if _eligible(model):  # the timings are stored per model (by content) and machine
+                key = machine_key(model_fingerprint(model), f"packs={self.packs} lengths={lengths.tolist()}")
             check = pack_if_faster(model, lambda: self.encode_packed(ids, lengths, range(self.n_layers)), key)
             self.linear_kernel_check = check.to_dict()
             if check.used:

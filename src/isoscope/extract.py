@@ -479,7 +479,8 @@ def extract(
         "seed": seed,
         "versions": versions(),
         "extraction": {"batch_size": batch_size, "batch_tokens": batch_tokens, "device": device,
-                       "linear_kernel": getattr(encoder, "linear_kernel", "torch")},
+                       "linear_kernel": getattr(encoder, "linear_kernel", "torch"),
+                       "linear_kernel_check": getattr(encoder, "linear_kernel_check", None)},
     }
     np_dtype = np.dtype(np.float16 if dtype == "float16" else np.float32)
     with StoreWriter(out, manifest) as writer:

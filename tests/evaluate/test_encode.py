@@ -168,3 +168,114 @@ def test_input_embedding_words_average_word_pieces(tmp_path):
     np.testing.assert_allclose(table.vectors[0], (W[5] + W[7]) / 2, rtol=1e-6)
     np.testing.assert_allclose(table.vectors[1], W[6], rtol=1e-6)
     np.testing.assert_allclose(table.vectors[2], table.vectors[0])  # lower-cased by the tokenizer
+
+
+def _entries(root):
+    return [p for p in root.iterdir() if not p.name.startswith(".")]
+
+
+def test_retrained_model_in_the_same_folder_gets_new_vectors(tiny_bert, tmp_path, monkeypatch):
+    import shutil
+
+    import torch
+    from transformers import BertModel
+
+    from isoscope.models import load_encoder
+
+    monkeypatch.setenv("ISOSCOPE_ONEDNN", "0")
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert, folder)
+    sentences = ["the cat sat on the mat .", "a dog chased the cat !"]
+    old = encode_sentences(load_encoder(str(folder)), sentences, cache=tmp_path / "cache")
+    retrained = BertModel.from_pretrained(folder)
+    with torch.no_grad():
+        retrained.encoder.layer[2].output.dense.weight.mul_(1.5)  # "retrain": same name, path, shape
+    retrained.save_pretrained(folder)
+    encoder = load_encoder(str(folder))
+    new = encode_sentences(encoder, sentences, cache=tmp_path / "cache")
+    np.testing.assert_array_equal(new, encode_sentences(encoder, sentences, cache=False))
+    assert not np.allclose(new, old)
+    assert len(_entries(tmp_path / "cache")) == 2
+
+
+def test_tokens_of_a_retrained_model_are_not_reused(tiny_bert, tmp_path, monkeypatch):
+    from isoscope.evaluate._encode import resolve_pooling, token_vectors
+    from isoscope.models import load_encoder
+
+    monkeypatch.setenv("ISOSCOPE_ONEDNN", "0")
+    encoder = load_encoder(str(tiny_bert))
+    pooling = resolve_pooling("mean", None, n_layers=encoder.n_layers)
+    first = token_vectors(encoder, SENTS, pooling, cache=tmp_path)
+    import torch
+
+    with torch.no_grad():
+        encoder.model.encoder.layer[2].output.dense.bias.add_(1.0)  # changed in memory, in place
+    second = token_vectors(encoder, SENTS, pooling, cache=tmp_path)
+    assert not np.allclose(first.vectors, second.vectors)
+
+
+def _lie_shuffled(entry):
+    vectors = np.load(entry / "vectors.npy")
+    np.save(entry / "vectors.npy", vectors[::-1].copy())  # same shape and dtype, wrong rows
+
+
+def _lie_shape(entry):
+    np.save(entry / "vectors.npy", np.zeros((2, 4), np.float32))
+
+
+def _lie_consistently(entry):
+    # A manifest that agrees with its arrays, but not with the sentences the key names.
+    from isoscope.evaluate._encode import _checksum
+
+    short = np.ones((3, 4), np.float32)
+    np.save(entry / "vectors.npy", short)
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["arrays"]["vectors"] = {"shape": [3, 4], "dtype": "float32", "blake2b": _checksum(short)}
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage", [_lie_shuffled, _lie_shape, _lie_consistently])
+def test_entry_that_disagrees_with_its_metadata_is_recomputed_and_replaced(tmp_path, fake_encoder, damage):
+    first = encode_sentences(fake_encoder, SENTS, cache=tmp_path)
+    (entry,) = _entries(tmp_path)
+    damage(entry)
+    n_calls = len(fake_encoder.calls)
+    again = encode_sentences(fake_encoder, SENTS, cache=tmp_path)
+    assert len(fake_encoder.calls) > n_calls  # recomputed, not served
+    np.testing.assert_array_equal(again, first)
+    (entry,) = _entries(tmp_path)  # replaced in place: one entry, no leftovers
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    n_calls = len(fake_encoder.calls)
+    np.testing.assert_array_equal(encode_sentences(fake_encoder, SENTS, cache=tmp_path), first)
+    assert len(fake_encoder.calls) == n_calls  # the rewritten entry is good
+
+
+def test_damaged_token_entry_is_recomputed(tmp_path, fake_encoder):
+    from isoscope.evaluate._encode import resolve_pooling, token_vectors
+
+    pooling = resolve_pooling("mean", None, n_layers=fake_encoder.n_layers)
+    first = token_vectors(fake_encoder, SENTS, pooling, cache=tmp_path)
+    (entry,) = _entries(tmp_path)
+    offsets = np.load(entry / "offsets.npy")
+    np.save(entry / "offsets.npy", offsets[:-1].copy())
+    again = token_vectors(fake_encoder, SENTS, pooling, cache=tmp_path)
+    np.testing.assert_array_equal(again.offsets, first.offsets)
+    np.testing.assert_array_equal(again.vectors, first.vectors)
+
+
+def test_a_corrupt_cache_entry_does_not_change_the_score(tmp_path, fake_encoder):
+    from pathlib import Path
+
+    from isoscope.evaluate import evaluate
+    from isoscope.evaluate._tasks import SentencePairs
+
+    words = "a cat sat the dog ran one two three four five six".split()
+    rng = np.random.default_rng(0)
+    s1 = [" ".join(rng.choice(words, 4)) for _ in range(20)]
+    s2 = [" ".join(rng.choice(words, 4)) for _ in range(20)]
+    task = SentencePairs("pairs", "toy", s1, s2, rng.uniform(0, 5, 20), Path("toy.tsv"))
+    want = evaluate(fake_encoder, [task], cache=False).records[0]["spearman"]
+    assert evaluate(fake_encoder, [task], cache=tmp_path).records[0]["spearman"] == pytest.approx(want)
+    for entry in _entries(tmp_path):
+        _lie_shuffled(entry)
+    assert evaluate(fake_encoder, [task], cache=tmp_path).records[0]["spearman"] == pytest.approx(want)

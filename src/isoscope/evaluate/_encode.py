@@ -26,8 +26,11 @@ counts from the end), or a list of hidden states whose token vectors are average
 pooling. The default is the last hidden state.
 
 Embeddings are cached under ``$ISOSCOPE_CACHE/evaluate`` (or a given folder), one folder per
-(model, sentences hash, pooling, layers, special-token rule), as ``.npy`` arrays read with
-``allow_pickle=False`` and a JSON manifest, so comparing repairs never re-runs the model.
+(model, hash of its config and weights, sentences hash, pooling, layers, special-token rule),
+as ``.npy`` arrays read with ``allow_pickle=False`` and a JSON manifest holding each array's
+shape, dtype and checksum, so comparing repairs never re-runs the model. A retrained model has
+another weights hash, so it never reuses its predecessor's vectors; an entry that disagrees
+with its manifest is recomputed and replaced.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import numpy as np
 from isoscope.errors import InputError
 
 POOLINGS = ("mean", "cls", "last", "first_last")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -311,13 +314,27 @@ def default_cache_dir() -> Path:
         return path
 
 
-def model_fingerprint(encoder: Any) -> dict[str, Any]:
-    """What identifies an encoder in cache keys and results."""
+def encoder_identity(encoder: Any) -> dict[str, Any]:
+    """What identifies an encoder in cache keys and results.
+
+    ``weights`` is :func:`isoscope.models.model_fingerprint` of the encoder's torch model (a
+    hash of its config and weights), so a model retrained in place never reuses cached
+    vectors; it is None for encoders without a torch ``model``.
+    """
+    weights = None
+    if getattr(encoder, "model", None) is not None:
+        from isoscope.models.cache import model_fingerprint
+
+        try:
+            weights = model_fingerprint(encoder)
+        except TypeError:  # a ``model`` attribute that is not a torch model
+            weights = None
     return {
         "model": str(getattr(encoder, "name", type(encoder).__name__)),
         "source": str(getattr(encoder, "source", "")),
         "n_layers": int(getattr(encoder, "n_layers", 0)),
         "hidden_size": int(getattr(encoder, "hidden_size", 0)),
+        "weights": weights,
     }
 
 
@@ -349,7 +366,11 @@ class EmbeddingCache:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
     def get(self, key: dict[str, Any]) -> dict[str, np.ndarray] | None:
-        """The cached arrays for ``key``, or None (a damaged entry counts as missing)."""
+        """The cached arrays for ``key``, or None.
+
+        An entry counts as missing when it is damaged: unreadable, or an array whose shape,
+        dtype or content checksum disagrees with the entry's ``meta.json``.
+        """
         folder = self.root / self._digest(key)
         meta_path = folder / "meta.json"
         if not meta_path.is_file():
@@ -358,33 +379,72 @@ class EmbeddingCache:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if meta.get("key") != json.loads(json.dumps(key, default=str)):
                 return None
-            return {
-                name: np.load(folder / f"{name}.npy", allow_pickle=False)
-                for name in meta["arrays"]
-            }
-        except (OSError, ValueError, KeyError):
+            out = {}
+            for name, info in meta["arrays"].items():
+                arr = np.load(folder / f"{name}.npy", allow_pickle=False)
+                if (list(arr.shape) != info["shape"] or str(arr.dtype) != info["dtype"]
+                        or _checksum(arr) != info["blake2b"]):
+                    return None
+                out[name] = arr
+            return out
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def put(self, key: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
-        """Store ``arrays`` under ``key`` atomically (a complete folder appears or none)."""
+        """Store ``arrays`` under ``key``, replacing any entry there.
+
+        Atomic: readers see the old complete entry, no entry, or the new complete one.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         folder = self.root / self._digest(key)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
         try:
+            info = {}
             for name, arr in arrays.items():
-                np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-            meta = {
-                "key": json.loads(json.dumps(key, default=str)),
-                "arrays": {n: list(np.shape(a)) for n, a in arrays.items()},
-            }
+                arr = np.ascontiguousarray(arr)
+                np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
+                info[name] = {"shape": list(arr.shape), "dtype": str(arr.dtype), "blake2b": _checksum(arr)}
+            meta = {"key": json.loads(json.dumps(key, default=str)), "arrays": info}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
+                # Move the old entry aside first: a directory cannot be replaced in one rename.
+                old = Path(tempfile.mkdtemp(prefix=".old-", dir=self.root))
+                os.replace(folder, old / "entry")
+                shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.replace(tmp, folder)
+            except OSError:
+                if not folder.is_dir():  # not another writer that got there first
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return folder
+
+
+def _checksum(arr: np.ndarray) -> str:
+    """BLAKE2b of an array's bytes (C order)."""
+    return hashlib.blake2b(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data).hexdigest()
+
+
+def _valid_tokens(hit: dict[str, np.ndarray], n_sentences: int, width: int) -> bool:
+    """Whether cached token arrays fit ``n_sentences`` sentences of vectors of ``width``."""
+    vectors, offsets, special = hit.get("vectors"), hit.get("offsets"), hit.get("special")
+    if vectors is None or offsets is None or special is None:
+        return False
+    return bool(
+        vectors.ndim == 2 and (width <= 0 or vectors.shape[1] == width) and vectors.dtype == np.float32
+        and offsets.shape == (n_sentences + 1,) and offsets[0] == 0 and offsets[-1] == len(vectors)
+        and (np.diff(offsets) >= 0).all() and special.shape == (len(vectors),)
+    )
+
+
+def _valid_sentences(hit: dict[str, np.ndarray], n_sentences: int, width: int) -> bool:
+    """Whether cached sentence vectors have one row of ``width`` per sentence."""
+    vectors = hit.get("vectors")
+    return bool(vectors is not None and vectors.ndim == 2 and vectors.shape[0] == n_sentences
+                and (width <= 0 or vectors.shape[1] == width) and vectors.dtype == np.float32)
 
 
 def _cache_for(cache: bool | str | os.PathLike[str] | EmbeddingCache | None) -> EmbeddingCache | None:
@@ -410,14 +470,14 @@ def token_vectors(
     store = _cache_for(cache)
     key = {
         "kind": "tokens",
-        **model_fingerprint(encoder),
+        **encoder_identity(encoder),
         "sentences": sentences_hash(sentences),
         "n_sentences": len(sentences),
         "layers": list(pooling.layers),
     }
     if store is not None:
         hit = store.get(key)
-        if hit is not None:
+        if hit is not None and _valid_tokens(hit, len(sentences), key["hidden_size"]):
             return TokenVectors(hit["vectors"], hit["offsets"], hit["special"])
     tv = encode_tokens(encoder, sentences, pooling.layers, batch_size=batch_size, progress=progress)
     if store is not None:
@@ -473,14 +533,14 @@ def encode_sentences(
     store = _cache_for(cache)
     key = {
         "kind": "sentences",
-        **model_fingerprint(encoder),
+        **encoder_identity(encoder),
         "sentences": sentences_hash(sentences),
         "n_sentences": len(sentences),
         **pooling.describe(),
     }
     if store is not None:
         hit = store.get(key)
-        if hit is not None and hit["vectors"].shape[0] == len(sentences):
+        if hit is not None and _valid_sentences(hit, len(sentences), key["hidden_size"]):
             return hit["vectors"]
     tv = encode_tokens(encoder, sentences, pooling.layers, batch_size=batch_size, progress=progress)
     out = pool_tokens(tv, pooling)

@@ -47,7 +47,7 @@ from isoscope.evaluate._encode import (
     TokenVectors,
     _cache_for,
     encode_sentences,
-    model_fingerprint,
+    encoder_identity,
     pool_tokens,
     resolve_pooling,
     token_vectors,
@@ -583,7 +583,7 @@ def evaluate(
     for r in records:
         r.setdefault("metric", "accuracy" if r.get("accuracy") is not None else "spearman")
     settings = {
-        **(model_fingerprint(m.obj) if not m.is_static else {"model": m.name, "model_type": "static"}),
+        **(encoder_identity(m.obj) if not m.is_static else {"model": m.name, "model_type": "static"}),
         **pool.describe(),
         "level": level,
         "fit": fit_mode,

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from isoscope.errors import ModelNotAvailableError
+from isoscope.models.cache import model_fingerprint
 from isoscope.models.registry import BUNDLED, DEFAULT_MODEL, BundledModel, list_models
 from isoscope.models.static import StaticEmbeddings, input_embeddings, load_static
 
@@ -102,4 +103,5 @@ __all__ = [
     "list_models",
     "load_encoder",
     "load_static",
+    "model_fingerprint",
 ]

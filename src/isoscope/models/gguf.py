@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from isoscope.errors import ModelNotAvailableError
 from isoscope.models.cache import cache_dir
@@ -33,6 +35,54 @@ def _gemma_file() -> tuple[Path, str]:
     return target.parent, target.name
 
 
+#: Keys a state dict may hold beyond the model's own: rotary inverse frequencies, which some
+#: transformers versions store and every version recomputes from the config.
+_BENIGN_UNEXPECTED = (".rotary_emb.inv_freq",)
+
+
+def _tied_keys(model: Any) -> set[str]:
+    """Parameters that share their tensor with another one (a tied ``lm_head.weight``)."""
+    seen: dict[int, str] = {}
+    tied: set[str] = set()
+    for key, tensor in model.state_dict(keep_vars=True).items():
+        ptr = id(tensor)
+        if ptr in seen:
+            tied.add(key)
+        else:
+            seen[ptr] = key
+    return tied
+
+
+def copy_weights(model: Any, state_dict: Mapping[str, Any], name: str) -> None:
+    """Copy ``state_dict`` into ``model``, refusing missing or unexpected weights.
+
+    Tolerated, because they carry no information of their own: a missing weight that is tied
+    to another one that is present (``lm_head.weight`` of models with
+    ``tie_word_embeddings``, which GGUF files store once), and the unexpected keys in
+    :data:`_BENIGN_UNEXPECTED`.
+
+    Raises
+    ------
+    ModelNotAvailableError
+        When any other weight is missing or unexpected (a damaged or mismatched GGUF file
+        would otherwise leave those weights at their random initialisation).
+    """
+    result = model.load_state_dict(state_dict, strict=False)
+    tied = _tied_keys(model)
+    missing = sorted(k for k in result.missing_keys if k not in tied)
+    unexpected = sorted(k for k in result.unexpected_keys if not k.endswith(_BENIGN_UNEXPECTED))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (first {missing[0]!r})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (first {unexpected[0]!r})")
+        raise ModelNotAvailableError(
+            f"The GGUF weights of {name} do not match its architecture: {' and '.join(parts)} "
+            "weights; reinstall its package."
+        )
+
+
 GGUF_SOURCES = {"smollm2": _smollm2_file, "gemma3-270m": _gemma_file}
 
 
@@ -50,26 +100,26 @@ def dequantised_folder(short_name: str) -> Path:
             raise ModelNotAvailableError(f"{short_name} needs the '{mod}' package; run: pip install {mod}")
     folder, filename = GGUF_SOURCES[short_name]()
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        quantised = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=filename)
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=filename)
-    except Exception as exc:  # a damaged GGUF surfaces as many exception types
-        raise ModelNotAvailableError(
-            f"Could not read the GGUF weights of {short_name} ({type(exc).__name__}); reinstall its package."
-        ) from None
-    config = quantised.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(quantised.state_dict(), strict=False)
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    plain.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    from isoscope.models.hf import quiet_transformers
+
+    with quiet_transformers():
+        try:
+            quantised = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=filename)
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=filename)
+        except Exception as exc:  # a damaged GGUF surfaces as many exception types
+            raise ModelNotAvailableError(
+                f"Could not read the GGUF weights of {short_name} ({type(exc).__name__}); reinstall its package."
+            ) from None
+        config = quantised.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config)
+        copy_weights(plain, quantised.state_dict(), short_name)
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        plain.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)  # atomic: a half-written cache is never picked up
     return target

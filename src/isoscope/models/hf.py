@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,18 +129,67 @@ def _packed_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
     return out, None
 
 
-def _use_packed_attention(model: Any) -> bool:
-    """Switch a packable SDPA model to the packed attention (padded batches behave as before)."""
-    config = model.config
-    if config.model_type not in _PACKABLE or config._attn_implementation not in {"sdpa", _PACKED_ATTENTION}:
-        return False
+#: Held through every packed pass: the attention switch is per model and the registration
+#: class-wide, so packed passes from several threads run one after the other.
+_packed_lock = threading.RLock()
+_packed_depth = 0
+
+
+@contextmanager
+def _packed_attention_on(model: Any) -> Iterator[None]:
+    """Run ``model`` on the packed attention inside the block; afterwards it is as loaded.
+
+    transformers looks attention functions up by name on every forward pass, in class-wide
+    registries. isoscope's entry (and its mask function) is registered only while one of its
+    packed passes runs, and the model is switched back to its own attention after, so
+    transformers' registries and the model are as before outside the block.
+    """
+    global _packed_depth
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    AttentionInterface.register(_PACKED_ATTENTION, _packed_attention)
-    AttentionMaskInterface.register(_PACKED_ATTENTION, sdpa_mask)
-    model.set_attn_implementation(_PACKED_ATTENTION)
-    return True
+    with _packed_lock:
+        if _packed_depth == 0:
+            AttentionInterface.register(_PACKED_ATTENTION, _packed_attention)
+            AttentionMaskInterface.register(_PACKED_ATTENTION, sdpa_mask)
+        _packed_depth += 1
+        before = model.config._attn_implementation
+        try:
+            model.set_attn_implementation(_PACKED_ATTENTION)
+            yield
+        finally:
+            model.set_attn_implementation(before)
+            _packed_depth -= 1
+            if _packed_depth == 0:
+                # transformers has no public unregister; ``register`` writes to this mapping.
+                AttentionInterface._global_mapping.pop(_PACKED_ATTENTION, None)
+                AttentionMaskInterface._global_mapping.pop(_PACKED_ATTENTION, None)
+
+
+def _use_packed_attention(model: Any) -> bool:
+    """Whether a model can run packed rows (packable type on SDPA; checked by switching once)."""
+    config = model.config
+    if config.model_type not in _PACKABLE or config._attn_implementation != "sdpa":
+        return False
+    with _packed_attention_on(model):
+        return bool(model.config._attn_implementation == _PACKED_ATTENTION)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' logging and progress bars inside the block, restoring both after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _find_layer_list(model: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
@@ -207,14 +258,33 @@ class HFEncoder:
         self._blocks: torch.nn.ModuleList | None = None
         #: Whether :meth:`encode_packed` runs sentences back to back without padding.
         self.packs = _use_packed_attention(model)
-        #: ``"onednn-packed"`` where the linear layers run on pre-packed oneDNN weights (CPU,
-        #: float32; set ``ISOSCOPE_ONEDNN=0`` to keep PyTorch's default), else ``"torch"``.
+        #: ``"onednn-packed"`` where the linear layers run on pre-packed oneDNN weights, else
+        #: ``"torch"``: packing is kept only where a full forward pass gives the same outputs
+        #: and is faster on this machine (see :mod:`isoscope.models._onednn`); set
+        #: ``ISOSCOPE_ONEDNN=0`` to keep PyTorch's default without checking.
         self.linear_kernel = "torch"
+        #: What that check measured and decided (``None`` when ``ISOSCOPE_ONEDNN=0``).
+        self.linear_kernel_check: dict[str, Any] | None = None
         if os.environ.get("ISOSCOPE_ONEDNN", "1") != "0":
-            from isoscope.models._onednn import pack_linear_layers
+            from isoscope.models._onednn import _eligible, machine_key, pack_if_faster
+            from isoscope.models.cache import model_fingerprint
 
-            if pack_linear_layers(model):
+            ids, lengths = self._check_batch()
+            key = None
+            if _eligible(model):  # the timings are stored per model (by content) and machine
+                key = machine_key(model_fingerprint(model), f"packs={self.packs} lengths={lengths.tolist()}")
+            check = pack_if_faster(model, lambda: self.encode_packed(ids, lengths, range(self.n_layers)), key)
+            self.linear_kernel_check = check.to_dict()
+            if check.used:
                 self.linear_kernel = "onednn-packed"
+
+    def _check_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """A small fixed batch of token ids (4 sentences of up to 128 tokens, fixed seed)."""
+        length = max(1, min(128, self.max_length))
+        vocab = int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
+        rng = np.random.default_rng(0)
+        lengths = np.array([length, length, max(1, length // 2), max(1, length // 4)], dtype=np.int64)
+        return rng.integers(0, vocab, size=int(lengths.sum())), lengths
 
     @property
     def model_type(self) -> str:
@@ -288,7 +358,8 @@ class HFEncoder:
                 "position_ids": torch.from_numpy(positions)[None].to(self.device),
                 "isoscope_bounds": list(zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)),
             }
-            return {i: h[0] for i, h in self._forward(kwargs, wanted).items()}
+            with _packed_attention_on(self.model):
+                return {i: h[0] for i, h in self._forward(kwargs, wanted).items()}
         width = int(lengths.max())
         mask = np.arange(width)[None, :] < lengths[:, None]
         padded = np.full((len(lengths), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
@@ -464,11 +535,22 @@ def load_hf(
     -------
     HFEncoder
     """
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+    with quiet_transformers():
+        return _load_hf(path_or_name, name=name, device=device, trust_remote_code=trust_remote_code,
+                        max_length=max_length, gguf_file=gguf_file)
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+
+def _load_hf(
+    path_or_name: str | os.PathLike[str],
+    *,
+    name: str | None,
+    device: str,
+    trust_remote_code: bool,
+    max_length: int | None,
+    gguf_file: str | None,
+) -> HFEncoder:
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
     source = str(path_or_name)
     local = Path(source).expanduser()
     if local.exists():

@@ -7,8 +7,9 @@
 >>> out.results["layers"][-1]["s_inter"]                                         # doctest: +SKIP
 
 Each step is public (:func:`extract_store`, :func:`measure`, :func:`evaluate_tasks`,
-:func:`write_results`, :func:`draw_report`), so a caller that caches steps (findings) runs
-exactly the code ``isoscope run`` runs.
+:func:`write_results`, :func:`draw_report`, and :func:`learning_inputs` for learned removal's
+fit input), so a caller that caches steps (findings) runs exactly the code ``isoscope run``
+runs.
 """
 
 from __future__ import annotations
@@ -158,22 +159,52 @@ def measure(
 
 
 def evaluate_tasks(
-    settings: RunSettings, store: Any, *, progress: bool = False, log: Log = _quiet,
+    settings: RunSettings,
+    store: Any,
+    *,
+    fit_on: Sequence[str] | None = None,
+    progress: bool = False,
+    log: Log = _quiet,
     **options: Any,
 ) -> dict[str, Any]:
-    """Task scores before and after each repair (:func:`isoscope.evaluate.evaluate`)."""
+    """Task scores before and after each repair (:func:`isoscope.evaluate.evaluate`).
+
+    Parameters
+    ----------
+    settings : RunSettings
+        Model, tasks, repairs, layer, fit mode and seed.
+    store : EmbeddingStore
+        The run's store (its layers resolve ``settings.layer``; a static table's store has
+        one layer and is evaluated without one).
+    fit_on : sequence of str, optional
+        Sentences the repairs are fitted on inductively, in place of ``settings.fit_on`` (a
+        caller that draws its own fit sample).
+    progress : bool
+        Progress bars while encoding.
+    log : callable
+        Receives one line per step.
+    **options
+        Further keyword arguments of :func:`isoscope.evaluate.evaluate` (``learn_on``,
+        ``fit_vocab``, ...).
+
+    Returns
+    -------
+    dict
+        :meth:`isoscope.evaluate.EvaluationResults.to_dict` (``results`` and ``settings``).
+    """
     from isoscope.evaluate import evaluate
 
-    fit: Any = settings.fit_on
-    if settings.fit_on == "corpus":
+    fit: Any = settings.fit_on if fit_on is None else list(fit_on)
+    if fit_on is None and settings.fit_on == "corpus":
         from isoscope.corpora import load_corpus
 
         fit = load_corpus(settings.corpus).sentences[: int(store.manifest.get("n_sentences") or 0)]
+    static = getattr(store, "model_type", None) == "static"
     return evaluate(
         settings.model,
         settings.tasks,
         transforms=["none", *settings.transforms],
-        layer=resolve_layer(settings.layer, store.layers),
+        layer=None if static else resolve_layer(settings.layer, store.layers),
         drop_position_zero=settings.drop_position_zero,
         transductive=settings.transductive,
         fit_on=fit,
@@ -182,6 +213,61 @@ def evaluate_tasks(
         log=log,
         **options,
     ).to_dict()
+
+
+def learning_inputs(
+    model: str,
+    layer: int,
+    learn_on: Sequence[str | Path],
+    exclude: Sequence[str | Path] = (),
+    *,
+    drop_position_zero: bool = False,
+) -> dict[str, Any]:
+    """Learned removal's fit input for :func:`measure`: training word pairs as vectors.
+
+    Each word of the pairs is encoded alone and mean-pooled at hidden state ``layer``
+    (special tokens excluded), the token space that :func:`measure` repairs; a static table
+    gives its rows. Pairs are read and filtered by :func:`isoscope.evaluate.learning_pairs`
+    and looked up by :func:`isoscope.evaluate.learning_pair_vectors` (case-insensitively), as
+    ``isoscope evaluate`` does for token-level fits.
+
+    Parameters
+    ----------
+    model : str
+        Short name, Hugging Face name, local folder or static table.
+    layer : int
+        Hidden-state index (ignored for a static table).
+    learn_on : sequence of path
+        Word-similarity files that train learned removal.
+    exclude : sequence of path
+        Word-similarity files evaluated elsewhere: they may not train, and their pairs are
+        dropped from the training pairs.
+    drop_position_zero : bool
+        Leave position 0 out of pooling (causal models without BOS).
+
+    Returns
+    -------
+    dict
+        ``{"pairs": (A, B, y)}`` for ``fit_inputs``.
+    """
+    from isoscope.evaluate import (
+        Pooling,
+        encoded_words,
+        learning_pair_vectors,
+        learning_pairs,
+        load_word_similarity,
+        static_table,
+    )
+    from isoscope.models import is_static, load_encoder, load_static
+
+    pairs = learning_pairs(list(learn_on), [load_word_similarity(p) for p in exclude])
+    if is_static(model):
+        table = static_table(load_static(model))
+    else:
+        words = list(dict.fromkeys([*pairs["word1"], *pairs["word2"]]))
+        pool = Pooling("mean", (int(layer),), False, bool(drop_position_zero))
+        table = encoded_words(load_encoder(model), words, pool)
+    return {"pairs": learning_pair_vectors(table, pairs)}
 
 
 def write_results(results: Mapping[str, Any], run_dir: str | Path) -> Path:

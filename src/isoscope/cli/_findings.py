@@ -50,8 +50,7 @@ def findings_command(
     Steps already finished with the same settings are reused, so an interrupted run resumes.
     The full run takes hours on 2 CPU cores; --quick takes well under one.
     """
-    from isoscope.findings import FindingsPlan, collect, render
-    from isoscope.findings._plan import DEFAULT_MODELS
+    from isoscope.findings import DEFAULT_MODELS, FindingsPlan, collect, render
 
     plan = FindingsPlan.make(
         quick,

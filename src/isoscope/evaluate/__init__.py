@@ -10,7 +10,9 @@ Loaders (:func:`load_task` and one function per format) return :class:`SentenceP
 :class:`WordPairs` or :class:`Analogies`; scorers compute Spearman / Pearson x 100 of cosine
 similarity against gold scores (gensim's OOV rules for word tasks) and 3CosAdd accuracy;
 :func:`encode_sentences` pools any encoder's token vectors (``mean``, ``cls``, ``last``,
-``first_last``, one layer or an average of layers) with an on-disk cache.
+``first_last``, one layer or an average of layers) with an on-disk cache. Learned removal
+trains on :func:`learning_pairs` (word-similarity files not being evaluated), turned into its
+``pairs`` fit input by :func:`learning_pair_vectors`.
 
 Classification tasks (:func:`load_sst2`, :func:`load_mrpc`, :func:`load_labelled`,
 :func:`load_labelled_pairs`) return :class:`Classification` splits, scored by :func:`probe`: a
@@ -52,7 +54,13 @@ from isoscope.evaluate._loaders import (
     task_kind,
 )
 from isoscope.evaluate._probe import DEFAULT_CS, ProbeScore, pair_features, probe
-from isoscope.evaluate._run import EvaluationResults, evaluate, parse_transforms
+from isoscope.evaluate._run import (
+    EvaluationResults,
+    evaluate,
+    learning_pair_vectors,
+    learning_pairs,
+    parse_transforms,
+)
 from isoscope.evaluate._scoring import (
     DEFAULT_RESTRICT_VOCAB,
     AnalogyScore,
@@ -106,6 +114,8 @@ __all__ = [
     "encoded_words",
     "evaluate",
     "input_embedding_words",
+    "learning_pair_vectors",
+    "learning_pairs",
     "load_analogies",
     "load_labelled",
     "load_labelled_pairs",

@@ -556,7 +556,7 @@ def evaluate(
     from isoscope.transforms import required_inputs
 
     needs_pairs = any("pairs" in required_inputs(s) for s in specs)
-    learn_pairs = _learning_pairs(learn_on, loaded) if needs_pairs else None
+    learn_pairs = learning_pairs(learn_on, loaded) if needs_pairs else None
     word_tasks = [t for t in loaded if isinstance(t, (WordPairs, Analogies))]
     ctx = _Context(m, pool, level, fit_mode, specs, seed, say, restrict_vocab, case_insensitive,
                    fit_vocab, word_vectors, learn_pairs, word_tasks,
@@ -652,7 +652,32 @@ def _pair_key(a: str, b: str) -> tuple[str, str]:
     return (x, y) if x <= y else (y, x)
 
 
-def _learning_pairs(learn_on: Any, tasks: list[Task]) -> dict[str, Any]:
+def learning_pairs(
+    learn_on: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    tasks: Sequence[Task],
+) -> dict[str, Any]:
+    """Learned removal's training pairs: word-similarity pairs that are not being evaluated.
+
+    Parameters
+    ----------
+    learn_on : path or sequence of paths
+        Word-similarity files (as :func:`load_word_similarity` reads them).
+    tasks : sequence of task objects
+        The tasks evaluated beside: none of their files may be in ``learn_on``, and every
+        training pair that also occurs in one of their :class:`WordPairs` (in either order,
+        case-insensitively) is dropped.
+
+    Returns
+    -------
+    dict
+        ``word1``, ``word2`` (lists of str), ``scores`` (each file's scores rescaled to
+        [0, 1]), ``dropped`` (pairs left out) and ``source`` (the files, as str).
+
+    Raises
+    ------
+    InputError
+        No file is given, a file is also evaluated, or fewer than 3 pairs remain.
+    """
     if not learn_on:
         raise InputError(
             "Learned removal needs --learn-on PATH: word-similarity pairs that are not being evaluated."
@@ -681,6 +706,47 @@ def _learning_pairs(learn_on: Any, tasks: list[Task]) -> dict[str, Any]:
         raise InputError("Fewer than 3 learned-removal training pairs remain after dropping evaluated pairs.")
     source = [str(p) for p in paths]
     return {"word1": w1, "word2": w2, "scores": np.asarray(s), "dropped": dropped, "source": source}
+
+
+def learning_pair_vectors(
+    table: WordTable, pairs: Mapping[str, Any], *, case_insensitive: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Learned removal's ``pairs`` fit input: the training pairs that have a row in ``table``.
+
+    Parameters
+    ----------
+    table : WordTable
+        Word vectors (static rows, or words encoded by the model).
+    pairs : mapping
+        From :func:`learning_pairs` (``word1``, ``word2``, ``scores``).
+    case_insensitive : bool
+        Look words up as gensim does with ``case_insensitive=True`` (first row of a case wins).
+
+    Returns
+    -------
+    A, B : ndarray of shape (n, d)
+        Vectors of the first and second word of each kept pair (float64).
+    y : ndarray of shape (n,)
+        Their similarity scores.
+
+    Raises
+    ------
+    InputError
+        Fewer than 3 pairs have vectors for both words.
+    """
+    index = vocabulary_index(table.words, restrict_vocab=None, case_insensitive=case_insensitive)
+    key = (lambda w: w.upper()) if case_insensitive else (lambda w: w)
+    rows: list[tuple[int, int, float]] = []
+    for a, b, g in zip(pairs["word1"], pairs["word2"], pairs["scores"], strict=True):
+        ia, ib = index.get(key(a)), index.get(key(b))
+        if ia is not None and ib is not None:
+            rows.append((ia, ib, float(g)))
+    if len(rows) < 3:
+        raise InputError("Fewer than 3 learned-removal training pairs have vectors for this model.")
+    V = np.asarray(table.vectors, dtype=np.float64)
+    A = V[[r[0] for r in rows]]
+    B = V[[r[1] for r in rows]]
+    return A, B, np.array([r[2] for r in rows], dtype=np.float64)
 
 
 @dataclass
@@ -761,19 +827,7 @@ class _Context:
         lp = self.learn_pairs
         assert lp is not None
         table = table_fn(list(dict.fromkeys([*lp["word1"], *lp["word2"]])))
-        index = vocabulary_index(table.words, restrict_vocab=None, case_insensitive=self.case_insensitive)
-        key = (lambda w: w.upper()) if self.case_insensitive else (lambda w: w)
-        rows: list[tuple[int, int, float]] = []
-        for a, b, g in zip(lp["word1"], lp["word2"], lp["scores"], strict=True):
-            ia, ib = index.get(key(a)), index.get(key(b))
-            if ia is not None and ib is not None:
-                rows.append((ia, ib, float(g)))
-        if len(rows) < 3:
-            raise InputError("Fewer than 3 learned-removal training pairs have vectors for this model.")
-        V = np.asarray(table.vectors, dtype=np.float64)
-        A = V[[r[0] for r in rows]]
-        B = V[[r[1] for r in rows]]
-        return A, B, np.array([r[2] for r in rows], dtype=np.float64)
+        return learning_pair_vectors(table, lp, case_insensitive=self.case_insensitive)
 
     # ------------------------------------------------------------------ sentences
     def _sentence_level_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,7 +5,8 @@
 >>> render(collect(plan, "runs/findings"), "docs/findings.md")       # doctest: +SKIP
 
 :func:`collect` runs extraction, the per-layer suite, the repairs and the task evaluation
-for every model of the plan (resumable: each step's output is kept as JSON);
+for every model of the plan through the public steps of :mod:`isoscope.pipeline`, the code
+``isoscope run`` runs (resumable: each step's output is kept as JSON);
 :func:`build_claims` checks the seven claims of Cai et al., Rajaee & Pilehvar and Liang
 et al. on those numbers; :func:`render` writes the page, its figures and the numbers.
 """

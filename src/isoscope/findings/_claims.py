@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from isoscope.findings._plan import ISOTROPY_KEY
+from isoscope.findings._plan import ISOTROPY_KEY, ISOTROPY_LABEL
 
 REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
@@ -173,8 +173,8 @@ def claim_cosine(models: Mapping[str, Any]) -> Claim:
         "that GPT-2's last layer is the extreme case, with S_inter near 1 (Ethayarajh, 2019, "
         "saw the same).",
         "S_inter and S_intra per hidden state (the embedding output is layer 0 and is left out "
-        "of the depth trend), on a seeded sample of tokens of each corpus, special tokens "
-        "excluded. Checks: Spearman ρ(layer, S_inter) ≥ 0.5; S_intra − S_inter ≥ 0.1 at "
+        "of the depth trend), special tokens excluded: S_inter exactly over every extracted "
+        "token of each corpus, S_intra on a seeded sample of tokens. Checks: Spearman ρ(layer, S_inter) ≥ 0.5; S_intra − S_inter ≥ 0.1 at "
         "every layer; for GPT-family models, the last layer has the largest S_inter, and it "
         "exceeds every BERT-family model's last-layer S_inter on the same corpus.",
     )
@@ -474,15 +474,18 @@ def claim_repairs(models: Mapping[str, Any], repairs: Sequence[str]) -> Claim:
         "all-but-the-top (ABTT, Mu & Viswanath 2018); Liang et al. (2021) report the same for "
         "removal with learned weights. Whitening (Su et al., 2021) is shown for comparison.",
         "log10 I(V) of unit-length vectors (I(V) is not scale-invariant: whitening inflates "
-        "norms, and raw or merely centred vectors would rank repairs by their norms) on the "
+        "norms, and the papers' I(V) of raw vectors, or of merely centred ones, would rank "
+        "repairs by their norms) on the "
         "last layer's WikiText sample before and "
         "after each repair, fitted inductively (on a disjoint sample) and transductively (on "
         "the measured sample); Spearman × 100 on STS-B test (mean pooling, last layer) and on "
         "WS-353 and SimLex-999 (each word encoded alone), repairs fitted inductively (STS-B "
-        "training sentences; for words, the most frequent English words) or transductively "
+        "training sentences, duplicates kept; for words, the most frequent English words, "
+        "GloVe's whole vocabulary unless the plan caps it) or transductively "
         "(the evaluation data). Learned removal's weights are trained on MTurk-287, RG-65, "
         "MC-30, YP-130 and VERB-143, pairs of the evaluated sets dropped. Checks: per model "
-        "and fit, cluster (and learned) end with a higher I(V) than ABTT, and a larger gain on "
+        "and fit, cluster (and learned) end with a higher I(V) of unit-length vectors than "
+        "ABTT, and a larger gain on "
         "each task than ABTT.",
     )
     iso_rows = []
@@ -500,10 +503,12 @@ def claim_repairs(models: Mapping[str, Any], repairs: Sequence[str]) -> Claim:
                 got = _isotropy(by.get(r, {}).get("after"))
                 if got is None or abtt is None:
                     continue
-                c.checks.append(Check(f"{m} / {fit}: {r} ends with higher I(V) than ABTT",
-                                      got > abtt, f"log10 I(V) {fmt(got)} vs {fmt(abtt)}"))
+                c.checks.append(Check(f"{m} / {fit}: {r} ends with a higher {ISOTROPY_LABEL} "
+                                      "than ABTT", got > abtt,
+                                      f"log10 I(V) {fmt(got)} vs {fmt(abtt)}"))
     c.tables.append(Table(["model", "fit", "log10 I(V) before", *[f"after {r}" for r in repairs]],
-                          iso_rows, "Last layer, WikiText sample; 0 is perfectly isotropic."))
+                          iso_rows, f"log10 {ISOTROPY_LABEL}, last layer, WikiText sample; 0 is "
+                                    "perfectly isotropic."))
     task_rows = []
     for m, d in models.items():
         ev = d.get("evaluation") or {}
@@ -537,8 +542,9 @@ def claim_repairs(models: Mapping[str, Any], repairs: Sequence[str]) -> Claim:
             + "): the cluster repair's 27 clusters then hold a few dozen words each, and "
             "removing each cluster's dominant directions from so few points erases much of "
             "what separates them.")
-    c.figures.append(("repairs.png", "Left: log10 I(V) before and after each repair (inductive "
-                                     "fit). Right: change in STS-B Spearman × 100 (inductive)."))
+    c.figures.append(("repairs.png", f"Left: log10 {ISOTROPY_LABEL} before and after each "
+                                     "repair (inductive fit). Right: change in STS-B Spearman "
+                                     "× 100 (inductive)."))
     return c
 
 

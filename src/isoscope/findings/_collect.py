@@ -1,11 +1,15 @@
 """Run isoscope over every model and corpus of a :class:`FindingsPlan` and keep the outputs.
 
 Each step writes one JSON file under ``work/<model>/`` stamped with the settings it depends
-on, so an interrupted run resumes where it stopped and a finished one is reused as is.
+on, so an interrupted run resumes where it stopped and a finished one is reused as is. The
+steps that ``isoscope run`` also does (extraction, the per-layer analysis, repairs measured
+before and after, task evaluation) go through the public steps of :mod:`isoscope.pipeline`
+with a :class:`~isoscope.pipeline.RunSettings` each, so findings runs exactly that code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -16,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from isoscope._jsonio import clean_json as _clean
+from isoscope._jsonio import write_json
 from isoscope.errors import InputError
 from isoscope.findings._plan import (
     LEARN_ON,
@@ -31,7 +35,7 @@ Log = Callable[[str], None]
 
 
 #: Raised whenever what a step computes changes, so older step files are recomputed.
-STEPS_VERSION = 3
+STEPS_VERSION = 4
 
 #: Settings each step depends on (a change re-runs only the steps that use it).
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -46,13 +50,6 @@ _STEP_KEYS: dict[str, tuple[str, ...]] = {
 def model_dir_name(model: str) -> str:
     """Folder name of a model (``org/name`` -> ``org-name``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.") or "model"
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _cached(path: Path, stamp: str) -> dict[str, Any] | None:
@@ -101,45 +98,50 @@ class ModelRun:
         data = compute()
         data["stamp"] = stamp
         data["seconds"] = round(time.perf_counter() - t0, 1)
-        _write(path, data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, data, indent=1)
         self.log(f"  {name}: {data['seconds']:.0f} s")
         return json.loads(path.read_text(encoding="utf-8"))
 
+    def settings(self, corpus: str = "wikitext", **changes: Any) -> Any:
+        """The :class:`~isoscope.pipeline.RunSettings` of this model's steps on ``corpus``."""
+        from isoscope.pipeline import RunSettings
+
+        base = RunSettings(
+            model=self.model,
+            corpus=self.plan.corpora()[corpus],
+            max_tokens=self.plan.max_tokens,
+            # Causal models carry massive activations (Gemma-3 exceeds float16's 65,504).
+            dtype="float32" if self.causal else "float16",
+            sample=self.plan.sample,
+            seed=self.plan.seed,
+            layer="last",
+            drop_position_zero=self.causal,
+            analysis={"frequency_source": "zipf"},
+        )
+        return dataclasses.replace(base, **changes)
+
     def store(self, corpus: str) -> Any:
-        """Extract (or reuse) the store of one corpus."""
-        from isoscope.extract import extract
+        """Extract (or reuse) the store of one corpus (:func:`isoscope.pipeline.extract_store`)."""
+        from isoscope.pipeline import extract_store
 
         if corpus not in self._stores:
-            spec = self.plan.corpora()[corpus]
-            # Causal models carry massive activations (Gemma-3 exceeds float16's 65,504).
-            dtype = "float32" if self.causal else "float16"
+            settings = self.settings(corpus)
             size = self.plan.max_tokens or "all"
-            self._stores[corpus] = extract(
-                self.model,
-                spec,
-                self.dir / corpus / f"store-{size}-{dtype}",
-                max_tokens=self.plan.max_tokens,
-                dtype=dtype,
-                seed=self.plan.seed,
-                progress=self.progress,
-            )
+            self._stores[corpus] = extract_store(
+                settings, self.dir / corpus / f"store-{size}-{settings.dtype}",
+                progress=self.progress)
         return self._stores[corpus]
 
     # -- steps ---------------------------------------------------------------------------
 
     def analysis(self, corpus: str) -> dict[str, Any]:
-        from isoscope.metrics import analyze
+        """Every measure on every layer of one corpus (:func:`isoscope.pipeline.measure`)."""
+        from isoscope.pipeline import measure
 
         def compute() -> dict[str, Any]:
             store = self.store(corpus)
-            res = analyze(
-                store,
-                sample=self.plan.sample,
-                seed=self.plan.seed,
-                drop_position_zero=self.causal,
-                frequency_source="zipf",
-                progress=self.progress,
-            )
+            res = measure(store, self.settings(corpus), progress=self.progress)
             return {"corpus": corpus, "corpus_spec": self.plan.corpora()[corpus],
                     "width": int(store.hidden_size), "n_tokens": int(store.n_tokens),
                     **res.to_dict()}
@@ -147,77 +149,55 @@ class ModelRun:
         return self.step(f"analysis-{corpus}", compute)
 
     def repairs(self) -> dict[str, Any]:
-        """I(V) and the other measures before and after each repair, both fits, last layer."""
-        from isoscope.metrics import evaluate_transforms
+        """I(V) and the other measures before and after each repair, both fits, last layer.
+
+        Runs :func:`isoscope.pipeline.measure` on the last layer with the repairs, once
+        inductively and once transductively, and keeps the repairs' entries; learned
+        removal's word pairs come from :func:`isoscope.pipeline.learning_inputs`.
+        """
+        from isoscope.pipeline import learning_inputs, measure, resolve_layer
 
         def compute() -> dict[str, Any]:
             store = self.store("wikitext")
-            layer = store.layers[-1]
-            pairs, source = self._learning_pairs(layer)
+            layer = resolve_layer("last", store.layers)
+            inputs = learning_inputs(
+                self.model, layer, [self.plan.data(rel) for rel in LEARN_ON],
+                [self.plan.data(rel) for _, rel in WORD_TASKS],
+                drop_position_zero=self.causal)
             entries = []
             for transductive in (False, True):
-                entries += evaluate_transforms(
-                    store,
-                    list(REPAIRS),
-                    layers=[layer],
-                    transductive=transductive,
-                    sample=self.plan.sample,
-                    seed=self.plan.seed,
-                    drop_position_zero=self.causal,
-                    frequency_source="zipf",
-                    fit_inputs={"pairs": pairs},
-                    progress=False,
-                )
+                settings = self.settings("wikitext", transforms=list(REPAIRS),
+                                         transductive=transductive)
+                res = measure(store, settings, fit_inputs=inputs, layers=[layer])
+                entries += res.transforms
+            how = ("rows of the static table" if self.static
+                   else f"each word encoded alone, mean-pooled at hidden state {layer}")
+            source = {"files": [Path(p).name for p in LEARN_ON],
+                      "n_pairs": len(inputs["pairs"][2]), "vectors": how}
             return {"layer": layer, "corpus": "wikitext", "learned_pairs": source,
                     "transforms": entries}
 
         return self.step("repairs", compute)
 
-    def _learning_pairs(self, layer: int) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
-        """Training word pairs (disjoint from the evaluated sets) as vectors at ``layer``."""
-        from isoscope.evaluate import Pooling, encoded_words, load_word_similarity, static_table
-        from isoscope.evaluate._run import _learning_pairs
-
-        evaluated = [load_word_similarity(self.plan.data(rel)) for _, rel in WORD_TASKS]
-        learn = _learning_pairs([self.plan.data(rel) for rel in LEARN_ON], evaluated)
-        w1 = [w.lower() for w in learn["word1"]]
-        w2 = [w.lower() for w in learn["word2"]]
-        scores = list(learn["scores"])
-        if self.static:
-            from isoscope.models import load_static
-
-            table = static_table(load_static(self.model))
-            how = "rows of the static table"
-        else:
-            from isoscope.models import load_encoder
-
-            encoder = load_encoder(self.model)
-            pool = Pooling("mean", (int(layer),), False, self.causal)
-            table = encoded_words(encoder, sorted(set(w1) | set(w2)), pool)
-            how = f"each word encoded alone, mean-pooled at hidden state {layer}"
-        index = {w.lower(): i for i, w in reversed(list(enumerate(table.words)))}
-        keep = [i for i, (a, b) in enumerate(zip(w1, w2, strict=True)) if a in index and b in index]
-        if len(keep) < 3:
-            raise InputError(f"Fewer than 3 learned-removal training pairs have vectors in {self.model}.")
-        A = np.asarray(table.vectors[[index[w1[i]] for i in keep]], dtype=np.float64)
-        B = np.asarray(table.vectors[[index[w2[i]] for i in keep]], dtype=np.float64)
-        y = np.asarray([scores[i] for i in keep])
-        files = [Path(p).name for p in LEARN_ON]
-        return (A, B, y), {"files": files, "n_pairs": len(keep), "vectors": how}
-
     def position_zero(self) -> dict[str, Any]:
         """Causal models: clusters with the first position kept, and who fills them."""
-        from isoscope.metrics.clusters import kmeans_silhouette
+        from isoscope.analysis import AnalysisSettings
+        from isoscope.metrics import kmeans_silhouette
 
         def compute() -> dict[str, Any]:
             store = self.store("wikitext")
             positions = store.tokens(columns=["position"])["position"].to_numpy()
             layers = _spread(store.layers)
+            # k-means as the analysis clusters (the same k range, restarts and iterations).
+            a = AnalysisSettings()
             rows_out = []
             for layer in layers:
                 X, rows = store.sample(layer, self.plan.sample, seed=self.plan.seed)
-                res = kmeans_silhouette(X, (2, 15), silhouette_sample=3000, seed=self.plan.seed,
-                                        n_init=1, backend="sklearn", max_iter=50)
+                res = kmeans_silhouette(X, (a.k_range[0], a.k_range[1]),
+                                        silhouette_sample=a.silhouette_sample,
+                                        seed=self.plan.seed, n_init=a.kmeans_n_init,
+                                        min_mms=a.no_cluster_mms, backend=a.kmeans_backend,
+                                        max_iter=a.kmeans_max_iter)
                 is0 = positions[rows] == 0
                 clusters = []
                 for c in range(res.n_clusters):
@@ -257,39 +237,47 @@ class ModelRun:
 
         return self.step("clouds", compute)
 
+    def fit_sentences(self) -> list[str] | None:
+        """The STS-B training sentences repairs are fitted on inductively (None: all of them).
+
+        Every sentence of both columns counts, duplicates kept (as the papers and
+        ``isoscope evaluate`` fit); ``fit_sentences`` of them are drawn, seeded, in file order.
+        """
+        from isoscope.evaluate import load_stsb
+
+        if self.plan.fit_sentences is None:
+            return None
+        train = load_stsb(self.plan.data(STS_TRAIN))
+        sentences = [*train.sentences1, *train.sentences2]
+        rng = np.random.default_rng(self.plan.seed)
+        take = rng.choice(len(sentences), min(self.plan.fit_sentences, len(sentences)),
+                          replace=False)
+        return [sentences[i] for i in np.sort(take)]
+
     def evaluation(self) -> dict[str, Any]:
-        """STS-B and word similarity before and after each repair, inductive and transductive."""
-        from isoscope.evaluate import evaluate, load_stsb
+        """STS-B and word similarity before and after each repair, inductive and transductive
+        (:func:`isoscope.pipeline.evaluate_tasks`)."""
+        from isoscope.pipeline import evaluate_tasks
 
         def compute() -> dict[str, Any]:
             tasks = [("stsb", str(self.plan.data(STS_TEST)))]
             tasks += [(kind, str(self.plan.data(rel))) for kind, rel in WORD_TASKS]
             learn_on = [str(self.plan.data(rel)) for rel in LEARN_ON]
-            fit = None
-            if self.plan.fit_sentences is not None:
-                train = load_stsb(self.plan.data(STS_TRAIN))
-                sentences = list(dict.fromkeys([*train.sentences1, *train.sentences2]))
-                rng = np.random.default_rng(self.plan.seed)
-                take = rng.choice(len(sentences), min(self.plan.fit_sentences, len(sentences)),
-                                  replace=False)
-                fit = [sentences[i] for i in np.sort(take)]
+            fit = self.fit_sentences()
+            store = self.store("wikitext")
             out: dict[str, Any] = {}
             for mode in ("inductive", "transductive"):
-                res = evaluate(
-                    self.model,
-                    tasks,
-                    transforms=["none", *REPAIRS],
-                    layer=None,
-                    drop_position_zero=self.causal,
-                    fit_on=fit if mode == "inductive" else None,
-                    transductive=mode == "transductive",
+                transductive = mode == "transductive"
+                settings = self.settings("wikitext", tasks=tasks, transforms=list(REPAIRS),
+                                         transductive=transductive)
+                out[mode] = evaluate_tasks(
+                    settings, store,
+                    fit_on=None if transductive else fit,
                     learn_on=learn_on,
                     fit_vocab=self.plan.fit_words,
-                    seed=self.plan.seed,
                     progress=self.progress,
                     log=lambda m: self.log(f"    {m}"),
-                ).to_dict()
-                out[mode] = res
+                )
             return out
 
         return self.step("evaluation", compute)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from isoscope.findings._claims import contextual, depth, of_family, series
-from isoscope.findings._plan import ISOTROPY_KEY
-from isoscope.report._style import PALETTE, SEQUENTIAL_CMAP, style
+from isoscope.findings._plan import ISOTROPY_KEY, ISOTROPY_LABEL
+from isoscope.report import PALETTE, SEQUENTIAL_CMAP, style
 
 _STYLES = {"BERT family": "-", "GPT family": "--", "static": ":"}
 
@@ -253,7 +253,7 @@ def fig_repairs(models: Mapping[str, Any], out: Path, repairs: Sequence[str]) ->
         for ax in axes:
             ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=15)
             ax.axhline(0, color="#777777", lw=0.8)
-        axes[0].set_ylabel("log10 I(V), unit-length vectors (0 = isotropic)")
+        axes[0].set_ylabel(f"log10 {ISOTROPY_LABEL}\n(0 = isotropic)")
         axes[0].set_title("Partition isotropy, last layer (inductive fit)")
         axes[1].set_ylabel("Δ Spearman × 100")
         axes[1].set_title("STS-B change (inductive fit)")

@@ -41,6 +41,8 @@ WIKITEXT = "wikitext-2/test.txt"
 #: partition function is not scale-invariant and whitening inflates norms, so I(V) of raw or
 #: centred vectors would rank repairs by their norms. The key says so wherever it is shown.
 ISOTROPY_KEY = "isotropy_partition_unit_log10"
+#: How the page names that number (table headers, checks, captions and figure labels).
+ISOTROPY_LABEL = "I(V) of unit-length vectors"
 
 
 def default_data_dir() -> Path:
@@ -75,9 +77,12 @@ class FindingsPlan:
         Tokens measured per layer (seeded uniform sample).
     fit_sentences : int or None
         STS-B training sentences that repairs are fitted on inductively (None = all).
-    fit_words : int
+    fit_words : int or None
         Most frequent English words (each encoded alone) that word-level repairs are fitted
-        on inductively (static tables: their first rows).
+        on inductively (static tables: their first rows). None (the full plan) is
+        ``isoscope evaluate``'s default, the papers' protocol: a static table's whole
+        vocabulary (Mu & Viswanath fit ABTT on every row), 50,000 words for a contextual
+        model.
     cloud_points : int
         Points in each 3-D view.
     seed : int
@@ -96,7 +101,7 @@ class FindingsPlan:
     max_tokens: int | None = 100_000
     sample: int = 10_000
     fit_sentences: int | None = None
-    fit_words: int = 50_000
+    fit_words: int | None = None
     cloud_points: int = 2_000
     seed: int = 0
     quick: bool = False

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from isoscope._jsonio import clean_json as _clean
+from isoscope._jsonio import write_json
 from isoscope.findings._claims import build_claims
 from isoscope.findings._figures import draw_all
 from isoscope.findings._plan import REPAIRS
@@ -101,10 +100,9 @@ def render(
     claims = build_claims(collected, REPAIRS)
     figures = {p.name for p in draw_all(collected, fig_dir, REPAIRS)}
     data_file = f"{figure_dir}/findings.json"
-    (page.parent / data_file).write_text(
-        json.dumps(_clean({**_numbers(collected),
-                           "verdicts": {c.number: c.verdict for c in claims}}), indent=1)
-        + "\n", encoding="utf-8")
+    write_json(page.parent / data_file,
+               {**_numbers(collected), "verdicts": {c.number: c.verdict for c in claims}},
+               indent=1)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("isoscope.findings", "templates"),
         autoescape=False,  # Markdown, not HTML; every value is produced by isoscope itself

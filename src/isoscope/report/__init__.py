@@ -31,13 +31,14 @@ from isoscope.report._figures import (
 )
 from isoscope.report._html import HOW_TO_READ, observations, write_report
 from isoscope.report._interactive import plot_pca_cloud_3d, plotly_block, plotly_json
-from isoscope.report._style import FAMILIES, PALETTE
+from isoscope.report._style import FAMILIES, PALETTE, SEQUENTIAL_CMAP, style
 
 __all__ = [
     "Artefacts",
     "FAMILIES",
     "HOW_TO_READ",
     "PALETTE",
+    "SEQUENTIAL_CMAP",
     "TokenCloud",
     "cloud_from_arrays",
     "curve_families",
@@ -54,6 +55,7 @@ __all__ = [
     "plot_word_trajectories",
     "plotly_block",
     "plotly_json",
+    "style",
     "token_cloud",
     "word_trajectories",
     "write_report",

@@ -180,7 +180,7 @@ def test_manifest_names_cannot_point_outside_the_store(store, tmp_path) -> None:
     original = json.loads((store.path / MANIFEST).read_text())
     for layers in (["../outside/layer_001"], ["1/../../outside"], [-1], [1.0], [True], [10**9]):
         (store.path / MANIFEST).write_text(json.dumps({**original, "layers": layers}))
-        with pytest.raises(StoreError, match="layers must be a list"):
+        with pytest.raises(StoreError, match=r"is damaged \(layers\[0\] must be (an integer|at least 0|below 100000)"):
             open_store(store.path)
     (store.path / MANIFEST).write_text(json.dumps(original))
 

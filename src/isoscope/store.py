@@ -43,7 +43,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from isoscope.errors import InputError, StoreError, StoreLockedError
 
@@ -263,7 +271,7 @@ def _arrow_error() -> type[Exception]:
     """pyarrow's own error base class (not an OSError or ValueError in every case)."""
     import pyarrow as pa
 
-    return pa.ArrowException  # type: ignore[no-any-return]
+    return pa.ArrowException
 
 
 def _check_token_nulls(root: Path, table: Any) -> None:

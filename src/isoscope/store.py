@@ -861,7 +861,7 @@ class EmbeddingStore:
 
     def _confined(self, path: Path, what: str) -> Path:
         # Resolve and confine to the store: a manifest or a link cannot point outside the folder.
-        if (path.exists() or path.is_symlink()) and not path.resolve().is_relative_to(self.path.resolve()):
+        if not path.resolve().is_relative_to(self.path.resolve()):
             raise StoreError(f"The {what} of store {self.path} points outside the store.")
         return path
 

@@ -307,6 +307,10 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         raise StoreError(f"{path.parent} is not an isoscope store (no {path.name}).") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not valid JSON).") from None
+    except RecursionError:
+        raise StoreError(
+            f"The {what} of store {path.parent} is damaged ({path.name} is nested too deeply to read)."
+        ) from None
     if not isinstance(data, dict):
         raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not an object).")
     return data
@@ -372,7 +376,7 @@ def verify_chunks(root: Path, layers: list[int], row_bytes: int, n_chunks: int, 
             first, rows = sums["first_row"], sums["rows"]
             digests, tokens_digest = sums["layers"], sums["tokens"]
             ok = _is_count(first) and _is_count(rows) and isinstance(digests, dict) and first == row
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             ok = False
         if not ok:
             raise _damaged(root, f"the checksums of committed chunk {c} ({path.name}) are missing or damaged")

@@ -175,6 +175,7 @@ def _manifest_edit(path: Path, **changes) -> None:
     [
         ("json", r"manifest\.json is not valid JSON"),
         ("not-object", r"is not an object"),
+        ("deep-json", r"manifest\.json is nested too deeply to read"),
         ("no-layers", r"no 'layers'"),
         ("layers-text", r"layers must be a list, not '0,1'"),
         ("layers-path", r"layers\[0\] must be an integer, not '\.\./\.\./etc/passwd'"),
@@ -194,6 +195,8 @@ def test_damaged_store_is_one_sentence(tmp_path, one_sentence, damage, message) 
     path = _words_store(tmp_path / "s", X).path
     if damage == "json":
         (path / MANIFEST).write_text('{"layers": [0], ')
+    elif damage == "deep-json":
+        (path / MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
     elif damage == "not-object":
         (path / MANIFEST).write_text("[0, 1]")
     elif damage == "no-layers":

@@ -18,7 +18,7 @@ any moment continues where it stopped and finishes byte-identical.
 
 The store is checked, not trusted. The manifest is validated against a versioned schema
 (:class:`Manifest`; ``format_version`` is required) and the token table against
-:data:`TOKEN_SCHEMA`. Every open checks that each layer file holds exactly rows x width x itemsize
+:func:`token_schema`. Every open checks that each layer file holds exactly rows x width x itemsize
 bytes and that the token table has one row per vector; :meth:`EmbeddingStore.verify` re-reads
 everything against the BLAKE2b checksums recorded at finalisation (``isoscope info --verify``).
 
@@ -70,7 +70,12 @@ TOKEN_COLUMNS = (
 _DTYPES: dict[str, np.dtype[Any]] = {"float16": np.dtype("<f2"), "float32": np.dtype("<f4")}
 
 
-def _token_schema() -> Any:
+def token_schema() -> Any:
+    """The pyarrow schema of ``tokens.parquet``: column names, types, and no missing values.
+
+    Chunk files hold its first seven columns (``word_count`` and ``zipf`` are added at
+    finalisation). Text columns may also be ``large_string`` (as pandas writes them).
+    """
     import pyarrow as pa
 
     return pa.schema([
@@ -84,13 +89,6 @@ def _token_schema() -> Any:
         pa.field("word_count", pa.int64(), nullable=False),
         pa.field("zipf", pa.float32(), nullable=False),
     ])
-
-
-def __getattr__(name: str) -> Any:
-    # TOKEN_SCHEMA is built on first use, so importing the store does not import pyarrow.
-    if name == "TOKEN_SCHEMA":
-        return _token_schema()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- manifest schema -------------------------------------------------------------------------
@@ -253,10 +251,10 @@ def _bytes_digest(data: Any) -> str:
 
 
 def _check_token_schema(root: Path, schema: Any, columns: Any = None) -> None:
-    """Refuse a token table that lacks a column of :data:`TOKEN_SCHEMA` or holds another type."""
+    """Refuse a token table that lacks a column of :func:`token_schema` or holds another type."""
     import pyarrow.types as pa_types
 
-    expected = _token_schema()
+    expected = token_schema()
     for name in columns or expected.names:
         want = expected.field(name).type
         if name not in schema.names:
@@ -957,7 +955,7 @@ class EmbeddingStore:
                         raise _damaged(self.path, f"its token table {TOKENS} is missing")
                     parts = [pq.read_table(c) for c in chunks]
                     for part in parts:
-                        _check_token_schema(self.path, part.schema, _token_schema().names[:7])
+                        _check_token_schema(self.path, part.schema, token_schema().names[:7])
                     table = add_word_frequencies(pa.concat_tables(parts))
             except (OSError, ValueError, _arrow_error()) as exc:
                 raise StoreError(f"The token table of store {self.path} is damaged ({exc}).") from None
@@ -1102,7 +1100,7 @@ def write_store(
     types = {"sentence_id": "int32", "position": "int32", "token_id": "int32", "word_id": "int32",
              "is_special": "bool", "token": "str", "word": "str"}
     table = pa.Table.from_pandas(df[list(types)].astype(types), preserve_index=False)
-    table = table.cast(pa.schema([_token_schema().field(name).with_nullable(True) for name in types]))
+    table = table.cast(pa.schema([token_schema().field(name).with_nullable(True) for name in types]))
     manifest = {
         "model": "arrays", "model_type": "encoder", "corpus": "arrays", "seed": None,
         **manifest_fields,

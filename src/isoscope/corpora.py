@@ -49,6 +49,22 @@ class Corpus:
         return len(self.sentences)
 
 
+def content_hash(sentences: list[str]) -> str:
+    """SHA-256 (hex) of a list of sentences: equal exactly when the texts and their order are.
+
+    Each sentence is hashed as its UTF-8 length (8 bytes, little-endian) then its bytes, so no
+    two different lists share an encoding (a sentence may hold any character, newlines included).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for sentence in sentences:
+        data = sentence.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
 def _read_lines(path: Path, info: dict[str, object]) -> list[str]:
     """Read a text file as lines, replacing invalid UTF-8 and counting replacements."""
     raw = path.read_bytes()

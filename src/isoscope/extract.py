@@ -393,8 +393,10 @@ def extract(
     corpus : str or Corpus
         Corpus spec (see :mod:`isoscope.corpora`) or a loaded :class:`~isoscope.corpora.Corpus`.
     out : path
-        Store folder. A complete store with the same settings is reused as is; an
-        unfinished one is resumed; a folder that is not a store is refused.
+        Store folder. A complete store with the same settings and corpus text is reused as is
+        (after its file sizes are checked: a damaged one is refused, never rewritten); an
+        unfinished one is resumed after its committed chunks are checked against their
+        checksums; a folder that is not a store is refused.
     max_sentences, max_tokens : int, optional
         Limits; ``max_tokens`` keeps whole sentences while the total (special tokens
         included) stays within it.
@@ -418,7 +420,8 @@ def extract(
         Truncate sentences at this many tokens (default: the model's limit). Truncated
         sentences are counted in the manifest (``n_truncated``); they are not windowed.
     seed : int
-        Recorded in the manifest (extraction itself is deterministic).
+        Recorded in the manifest of a new store; extraction itself is deterministic, so a
+        store is reused or resumed whatever seed the later call passes.
     progress : bool
         Show a progress bar.
 
@@ -429,7 +432,7 @@ def extract(
     import torch
     from tqdm.auto import tqdm
 
-    from isoscope.corpora import Corpus, load_corpus
+    from isoscope.corpora import Corpus, content_hash, load_corpus
     from isoscope.models import is_static, load_encoder, load_static
     from isoscope.models.static import StaticEncoder
 
@@ -464,6 +467,8 @@ def extract(
         "model_type": encoder.model_type,
         "corpus": text.name,
         "corpus_info": text.info,
+        # The text actually extracted: a resume or reuse with an edited corpus is refused.
+        "corpus_sha256": content_hash(plan.sentences),
         "n_layers": encoder.n_layers,
         "layers": wanted,
         "hidden_size": encoder.hidden_size,

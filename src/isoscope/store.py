@@ -7,12 +7,25 @@ Layout of a store folder::
     layers/layer_007.bin   one raw little-endian array per hidden state, rows = tokens, C order
     tokens.parquet         one row per token, same order as the layer arrays (written at the end)
     tokens/chunk_*.parquet token rows of committed chunks while writing
+    tokens/chunk_*.sums.json  BLAKE2b checksums of what each committed chunk wrote
     .lock                  held (flock) by the one process writing
 
 Chunks are committed atomically: layer rows are appended and flushed, the chunk's token rows
-are written to a temporary file and renamed, and only then does ``progress.json`` (replaced
-atomically) count the chunk. On resume, anything past the last committed chunk is cut off, so
-a store killed at any moment continues where it stopped and finishes byte-identical.
+are written to a temporary file and renamed, the checksums of both are recorded, and only then
+does ``progress.json`` (replaced atomically) count the chunk. On resume, the committed chunks are
+checked against their checksums and anything past the last one is cut off, so a store killed at
+any moment continues where it stopped and finishes byte-identical.
+
+The store is checked, not trusted. The manifest is validated against a versioned schema
+(:class:`Manifest`; ``format_version`` is required) and the token table against
+:func:`token_schema`. Every open checks that each layer file holds exactly rows x width x itemsize
+bytes and that the token table has one row per vector; :meth:`EmbeddingStore.verify` re-reads
+everything against the BLAKE2b checksums recorded at finalisation (``isoscope info --verify``).
+
+Format versions: 1 is a complete store written before checksums (still read: sizes are
+checked, checksums cannot be); 2 (current) records ``format_version`` from the first write, a
+shape, size and checksum per layer file and for the token table, and the corpus's content hash.
+An unfinished store of format 1 carries no ``format_version`` and is refused (extract it again).
 """
 
 from __future__ import annotations
@@ -25,14 +38,29 @@ import os
 import re
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from isoscope.errors import InputError, StoreError, StoreLockedError
 
-FORMAT_VERSION = 1
+#: The format this code writes; :data:`READABLE_FORMATS` are the ones it reads.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+#: Manifest fields that do not define what a store holds: resuming or reusing a store with other
+#: values is allowed (the seed is recorded but extraction never uses it).
+NOT_IDENTITY = frozenset({"versions", "extraction", "seed", "format_version"})
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
 TOKENS = "tokens.parquet"
@@ -40,6 +68,215 @@ TOKEN_COLUMNS = (
     "sentence_id", "position", "token_id", "token", "word_id", "word", "is_special", "word_count", "zipf",
 )
 _DTYPES: dict[str, np.dtype[Any]] = {"float16": np.dtype("<f2"), "float32": np.dtype("<f4")}
+
+
+def token_schema() -> Any:
+    """The pyarrow schema of ``tokens.parquet``: column names, types, and no missing values.
+
+    Chunk files hold its first seven columns (``word_count`` and ``zipf`` are added at
+    finalisation). Text columns may also be ``large_string`` (as pandas writes them).
+    """
+    import pyarrow as pa
+
+    return pa.schema([
+        pa.field("sentence_id", pa.int32(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),
+        pa.field("token_id", pa.int32(), nullable=False),
+        pa.field("token", pa.string(), nullable=False),
+        pa.field("word_id", pa.int32(), nullable=False),
+        pa.field("word", pa.string(), nullable=False),
+        pa.field("is_special", pa.bool_(), nullable=False),
+        pa.field("word_count", pa.int64(), nullable=False),
+        pa.field("zipf", pa.float32(), nullable=False),
+    ])
+
+
+# -- manifest schema -------------------------------------------------------------------------
+_Count = Annotated[StrictInt, Field(ge=0)]
+_Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+_DtypeName = Literal["float16", "float32"]
+
+
+class FileRecord(BaseModel):
+    """Size and BLAKE2b checksum (32-byte digest, hex) of one file, recorded at finalisation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bytes: _Count
+    blake2b: _Hex
+
+
+class LayerRecord(FileRecord):
+    """A layer file's record: its shape and dtype as written, with its size and checksum."""
+
+    shape: tuple[_Count, _Count]
+    dtype: _DtypeName
+
+
+class TableRecord(FileRecord):
+    """The token table's record: its rows, with its size and checksum."""
+
+    rows: _Count
+
+
+class Manifest(BaseModel):
+    """Schema of ``manifest.json`` (format 2; format 1 lacks the records and the corpus hash).
+
+    Only the fields that describe the files are typed here; the others (model, corpus, versions,
+    extraction settings, ...) are kept as they are.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    format_version: StrictInt
+    complete: StrictBool
+    layers: Annotated[list[Annotated[StrictInt, Field(ge=0, lt=100_000)]], Field(min_length=1)]
+    hidden_size: Annotated[StrictInt, Field(gt=0)]
+    dtype: _DtypeName
+    n_layers: Annotated[StrictInt, Field(gt=0)] | None = None
+    n_tokens: _Count | None = None
+    n_sentences: _Count | None = None
+    corpus_sha256: _Hex | None = None
+    layer_files: dict[str, LayerRecord] | None = None
+    tokens_file: TableRecord | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if len(set(self.layers)) != len(self.layers):
+            raise ValueError("layers must be distinct hidden-state indices")
+        if self.n_layers is not None and max(self.layers) >= self.n_layers:
+            raise ValueError(f"layer {max(self.layers)} is beyond the model's {self.n_layers} hidden states")
+        if not self.complete:
+            return self
+        if self.n_tokens is None:
+            raise ValueError("a complete store must record n_tokens")
+        if self.format_version >= 2 and (self.layer_files is None or self.tokens_file is None):
+            raise ValueError("a complete store of format 2 must record layer_files and tokens_file")
+        if self.layer_files is not None:
+            if set(self.layer_files) != {str(i) for i in self.layers}:
+                raise ValueError(
+                    f"layers lists {len(self.layers)} layers but layer_files records {len(self.layer_files)}"
+                )
+            shape = (self.n_tokens, self.hidden_size)
+            for key, rec in sorted(self.layer_files.items()):
+                if rec.shape != shape or rec.dtype != self.dtype:
+                    raise ValueError(
+                        f"layer {key} was written as {list(rec.shape)} {rec.dtype}, but the manifest "
+                        f"says {list(shape)} {self.dtype}"
+                    )
+                if rec.bytes != self.n_tokens * self.hidden_size * _DTYPES[self.dtype].itemsize:
+                    raise ValueError(f"the recorded size of layer {key} does not match its shape")
+        if self.tokens_file is not None and self.tokens_file.rows != self.n_tokens:
+            raise ValueError(f"the token table records {self.tokens_file.rows} rows for {self.n_tokens} vectors")
+        return self
+
+
+def _describe_error(error: Any) -> str:
+    """One pydantic error as a short phrase: where, and what was expected."""
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".") or "manifest"
+    kind, ctx = error["type"], error.get("ctx") or {}
+    value = repr(error.get("input"))
+    value = value if len(value) <= 40 else value[:37] + "..."
+    if kind == "missing":
+        return f"no {loc!r}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind.startswith("int_"):
+        return f"{loc} must be an integer, not {value}"
+    if kind in {"list_type", "dict_type", "string_type", "tuple_type"}:
+        return f"{loc} must be a {kind.split('_')[0].replace('dict', 'mapping')}, not {value}"
+    if kind.startswith("bool_"):
+        return f"{loc} must be true or false, not {value}"
+    if kind == "literal_error":
+        return f"{loc} must be {ctx.get('expected')}, not {value}"
+    if kind in {"greater_than", "greater_than_equal", "less_than"}:
+        bound = {"greater_than": "above", "greater_than_equal": "at least", "less_than": "below"}[kind]
+        limit = ctx.get("gt", ctx.get("ge", ctx.get("lt")))
+        return f"{loc} must be {bound} {limit}, not {value}"
+    return f"{loc}: {error['msg'].lower()}"
+
+
+def _parse_manifest(root: Path, data: dict[str, Any]) -> Manifest:
+    """Validate a manifest read from ``root``; every failure is one sentence naming the store."""
+    version = data.get("format_version")
+    if "format_version" not in data:
+        raise StoreError(
+            f"The manifest of store {root} has no format_version (an unfinished store of an older "
+            "isoscope, or a damaged one); delete it and extract it again."
+        )
+    if isinstance(version, int) and not isinstance(version, bool) and version not in READABLE_FORMATS:
+        from isoscope import __version__
+
+        versions = data.get("versions")
+        writer = versions.get("isoscope") if isinstance(versions, dict) else None
+        by = f"isoscope {writer}" if isinstance(writer, str) else "an isoscope version that knows it"
+        raise StoreError(
+            f"Store {root} has format version {version}, which isoscope {__version__} cannot read "
+            f"(it reads {', '.join(map(str, READABLE_FORMATS))}); open it with {by}."
+        )
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise StoreError(
+            f"The manifest of store {root} is damaged ({_describe_error(exc.errors()[0])})."
+        ) from None
+
+
+def _damaged(root: Path, detail: str) -> StoreError:
+    return StoreError(f"Store {root} is damaged ({detail}); delete it and extract it again.")
+
+
+def file_digest(path: Path, start: int = 0, length: int | None = None) -> str:
+    """BLAKE2b (32-byte digest, hex) of a file, or of ``length`` bytes from ``start``."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = length
+        while left is None or left > 0:
+            block = fh.read(1 << 23 if left is None else min(1 << 23, left))
+            if not block:
+                break
+            h.update(block)
+            if left is not None:
+                left -= len(block)
+    return h.hexdigest()
+
+
+def _bytes_digest(data: Any) -> str:
+    import hashlib
+
+    return hashlib.blake2b(memoryview(data).cast("B"), digest_size=32).hexdigest()
+
+
+def _check_token_schema(root: Path, schema: Any, columns: Any = None) -> None:
+    """Refuse a token table that lacks a column of :func:`token_schema` or holds another type."""
+    import pyarrow.types as pa_types
+
+    expected = token_schema()
+    for name in columns or expected.names:
+        want = expected.field(name).type
+        if name not in schema.names:
+            raise _damaged(root, f"its token table has no {name!r} column")
+        got = schema.field(name).type
+        # pandas writes text as large_string (64-bit offsets): the same values, so accepted.
+        if got != want and not (pa_types.is_string(want) and pa_types.is_large_string(got)):
+            raise _damaged(root, f"column {name!r} of its token table holds {got}, not {want}")
+
+
+def _arrow_error() -> type[Exception]:
+    """pyarrow's own error base class (not an OSError or ValueError in every case)."""
+    import pyarrow as pa
+
+    return pa.ArrowException
+
+
+def _check_token_nulls(root: Path, table: Any) -> None:
+    for name in table.column_names:
+        nulls = table.column(name).null_count
+        if nulls:
+            raise _damaged(root, f"column {name!r} of its token table holds {nulls} missing values")
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
@@ -56,6 +293,10 @@ def _layer_file(root: Path, layer: int) -> Path:
     return root / "layers" / f"layer_{int(layer):03d}.bin"
 
 
+def _sums_file(root: Path, chunk: int) -> Path:
+    return root / "tokens" / f"chunk_{chunk:06d}.sums.json"
+
+
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -64,6 +305,10 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         raise StoreError(f"{path.parent} is not an isoscope store (no {path.name}).") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not valid JSON).") from None
+    except RecursionError:
+        raise StoreError(
+            f"The {what} of store {path.parent} is damaged ({path.name} is nested too deeply to read)."
+        ) from None
     if not isinstance(data, dict):
         raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not an object).")
     return data
@@ -103,33 +348,6 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _check_manifest(root: Path, manifest: dict[str, Any]) -> None:
-    """Refuse a manifest whose fields cannot describe a store (hand-edited or damaged)."""
-    for key in ("layers", "hidden_size", "dtype"):
-        if key not in manifest:
-            raise StoreError(f"The manifest of store {root} is damaged (no {key!r}).")
-    if not isinstance(manifest["dtype"], str) or manifest["dtype"] not in _DTYPES:
-        raise StoreError(f"The manifest of store {root} names an unknown dtype.")
-    layers = manifest["layers"]
-    # Layer files are named from these integers, so only small non-negative ones are accepted.
-    if (
-        not isinstance(layers, list)
-        or not layers
-        or not all(_is_count(i) and i < 100_000 for i in layers)
-        or len(set(layers)) != len(layers)
-    ):
-        raise StoreError(
-            f"The manifest of store {root} is damaged "
-            "(layers must be a list of distinct hidden-state indices)."
-        )
-    if not _is_count(manifest["hidden_size"]) or manifest["hidden_size"] == 0:
-        raise StoreError(
-            f"The manifest of store {root} is damaged (hidden_size must be a positive integer)."
-        )
-    if "n_tokens" in manifest and not _is_count(manifest["n_tokens"]):
-        raise StoreError(f"The manifest of store {root} is damaged (n_tokens must be a count).")
-
-
 def _read_progress(root: Path) -> dict[str, int]:
     progress = _read_json(root / PROGRESS, "progress record")
     keys = ("n_chunks", "n_tokens", "n_sentences")
@@ -138,6 +356,40 @@ def _read_progress(root: Path) -> dict[str, int]:
             f"The progress record of store {root} is damaged ({PROGRESS} lacks valid counts)."
         )
     return {k: int(progress[k]) for k in keys}
+
+
+def verify_chunks(root: Path, layers: list[int], row_bytes: int, n_chunks: int, n_tokens: int) -> None:
+    """Check the committed chunks of an unfinished store against the checksums of their commit.
+
+    Raises
+    ------
+    StoreError
+        One sentence naming the first chunk and file that differ from what was committed.
+    """
+    row = 0
+    for c in range(n_chunks):
+        path = _sums_file(root, c)
+        try:
+            sums = json.loads(path.read_text(encoding="utf-8"))
+            first, rows = sums["first_row"], sums["rows"]
+            digests, tokens_digest = sums["layers"], sums["tokens"]
+            ok = _is_count(first) and _is_count(rows) and isinstance(digests, dict) and first == row
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            ok = False
+        if not ok:
+            raise _damaged(root, f"the checksums of committed chunk {c} ({path.name}) are missing or damaged")
+        chunk = root / "tokens" / f"chunk_{c:06d}.parquet"
+        if not chunk.exists() or file_digest(chunk) != tokens_digest:
+            raise _damaged(root, f"the token rows of committed chunk {c} ({chunk.name}) differ from what was committed")
+        for layer in layers:
+            if file_digest(_layer_file(root, layer), row * row_bytes, rows * row_bytes) != digests.get(str(layer)):
+                raise _damaged(
+                    root, f"the rows of committed chunk {c} in {_layer_file(root, layer).name} differ "
+                    "from what was committed"
+                )
+        row += rows
+    if row != n_tokens:
+        raise _damaged(root, f"its committed chunks hold {row} rows, not the {n_tokens} its progress record counts")
 
 
 class StoreLock:
@@ -192,8 +444,11 @@ class StoreWriter:
     """
 
     def __init__(self, root: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
+        from isoscope import __version__
+
         self.root = Path(root)
         self.manifest = dict(manifest)
+        self.manifest.setdefault("versions", {"isoscope": __version__})
         self.layers = [int(i) for i in manifest["layers"]]
         self.hidden_size = int(manifest["hidden_size"])
         if manifest["dtype"] not in _DTYPES:
@@ -239,7 +494,9 @@ class StoreWriter:
         else:
             # The manifest goes first, so a crash at any later moment leaves a store that the
             # same command resumes (rather than a folder it refuses as foreign).
-            _atomic_write_json(self.root / MANIFEST, {**self.manifest, "complete": False})
+            _atomic_write_json(
+                self.root / MANIFEST, {**self.manifest, "format_version": FORMAT_VERSION, "complete": False}
+            )
             self._start()
 
     def _start(self) -> None:
@@ -262,15 +519,12 @@ class StoreWriter:
         return bool(_read_json(self.root / MANIFEST, "manifest").get("complete"))
 
     def _prepare_resume(self) -> None:
-        old = _read_json(self.root / MANIFEST, "manifest")
-        keys = [k for k in self.manifest if k not in {"versions", "extraction"}]
-        changed = [k for k in keys if old.get(k) != self.manifest.get(k)]
-        if changed:
-            raise StoreError(
-                f"Store {self.root} was made with other settings ({', '.join(sorted(changed))}); "
-                "use a new --out folder."
-            )
-        if old.get("complete"):
+        raw = _read_json(self.root / MANIFEST, "manifest")
+        old = _parse_manifest(self.root, raw)
+        self._check_identity(raw)
+        if old.complete:
+            # Reused as it is, so it must be whole: a damaged store is reported, never rewritten.
+            EmbeddingStore(self.root)
             # A crash between marking the store complete and removing the chunk files.
             for leftover in (self.root / "tokens").glob("chunk_*"):
                 leftover.unlink()
@@ -278,6 +532,11 @@ class StoreWriter:
                 (self.root / "tokens").rmdir()
                 (self.root / PROGRESS).unlink()
             return
+        if old.format_version != FORMAT_VERSION:
+            raise StoreError(
+                f"Store {self.root} is an unfinished store of format {old.format_version}, which "
+                f"this isoscope cannot resume; delete it and extract it again."
+            )
         if not (self.root / PROGRESS).exists():
             # Creation stopped between the manifest and the progress record: nothing committed.
             self._start()
@@ -290,13 +549,41 @@ class StoreWriter:
         for layer in self.layers:
             path = _layer_file(self.root, layer)
             if not path.exists() or path.stat().st_size < self.n_tokens * row_bytes:
-                raise StoreError(f"Store {self.root} is damaged: {path.name} is shorter than its committed rows.")
+                raise _damaged(self.root, f"{path.name} is shorter than its committed rows")
+        # The chunks this resume builds on must be the ones that were committed.
+        verify_chunks(self.root, self.layers, row_bytes, self.n_chunks, self.n_tokens)
+        for layer in self.layers:
             # Cut rows written after the last commit (a kill mid-chunk).
-            os.truncate(path, self.n_tokens * row_bytes)
+            os.truncate(_layer_file(self.root, layer), self.n_tokens * row_bytes)
         for chunk in (self.root / "tokens").glob("chunk_*"):
-            match = re.fullmatch(r"chunk_(\d+)\.parquet", chunk.name)
+            match = re.fullmatch(r"chunk_(\d+)\.(parquet|sums\.json)", chunk.name)
             if match is None or int(match.group(1)) >= self.n_chunks:
                 chunk.unlink()
+
+    def _check_identity(self, old: dict[str, Any]) -> None:
+        """Refuse to resume or reuse a store made from other settings or another corpus text."""
+        content = {"corpus_sha256", "planned_sentences", "planned_tokens", "n_truncated"}
+        keys = [k for k in self.manifest if k not in NOT_IDENTITY]
+        changed = sorted(k for k in keys if k not in content and old.get(k) != self.manifest.get(k))
+        if changed:
+            raise StoreError(
+                f"Store {self.root} was made with other settings ({', '.join(changed)}); "
+                "use a new --out folder."
+            )
+        new_hash = self.manifest.get("corpus_sha256")
+        # Stores of format 1 recorded no hash: their text cannot be compared, only their sizes.
+        if new_hash is not None and old.get("corpus_sha256") not in (None, new_hash):
+            raise StoreError(
+                f"Store {self.root} was made from another text of corpus {self.manifest.get('corpus')!r} "
+                "(the corpus changed since); restore that text or use a new --out folder."
+            )
+        changed = sorted(k for k in keys if k in content - {"corpus_sha256"}
+                         and old.get(k) != self.manifest.get(k))
+        if changed:
+            raise StoreError(
+                f"Store {self.root} was made with other settings ({', '.join(changed)}); "
+                "use a new --out folder."
+            )
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, arrays: dict[int, np.ndarray], tokens: Any, n_sentences: int) -> None:
@@ -335,6 +622,10 @@ class StoreWriter:
         tmp = final.with_name(final.name + ".tmp")
         pq.write_table(tokens, tmp)
         os.replace(tmp, final)
+        _atomic_write_json(_sums_file(self.root, self.n_chunks), {
+            "first_row": self.n_tokens, "rows": n_rows, "tokens": file_digest(final),
+            "layers": {str(layer): _bytes_digest(block) for layer, block in blocks.items()},
+        })
         self._count_words(self.n_chunks, tokens)
         self.n_chunks += 1
         self.n_tokens += n_rows
@@ -382,6 +673,10 @@ class StoreWriter:
             if writer is not None:
                 writer.close()
         os.replace(tmp, self.root / TOKENS)
+        paths = {str(layer): _layer_file(self.root, layer) for layer in self.layers}
+        # hashlib releases the GIL on large blocks, so the layer files are read in parallel.
+        with ThreadPoolExecutor(min(len(paths), os.cpu_count() or 1)) as pool:
+            digests = dict(zip(paths, pool.map(file_digest, paths.values()), strict=True))
         manifest = {
             **self.manifest,
             **(extra or {}),
@@ -389,9 +684,16 @@ class StoreWriter:
             "n_sentences": self.n_sentences,
             "format_version": FORMAT_VERSION,
             "complete": True,
+            "layer_files": {
+                key: {"shape": [self.n_tokens, self.hidden_size], "dtype": self.manifest["dtype"],
+                      "bytes": path.stat().st_size, "blake2b": digests[key]}
+                for key, path in paths.items()
+            },
+            "tokens_file": {"rows": self.n_tokens, "bytes": (self.root / TOKENS).stat().st_size,
+                            "blake2b": file_digest(self.root / TOKENS)},
         }
         _atomic_write_json(self.root / MANIFEST, manifest)
-        for c in chunks:
+        for c in (self.root / "tokens").glob("chunk_*"):
             c.unlink()
         with contextlib.suppress(OSError):
             (self.root / "tokens").rmdir()
@@ -509,8 +811,8 @@ class EmbeddingStore:
         if not self.path.is_dir():
             raise StoreError(f"Store {self.path} does not exist or is not a folder.")
         self.manifest = _read_json(self.path / MANIFEST, "manifest")
-        _check_manifest(self.path, self.manifest)
-        if not self.manifest.get("complete"):
+        self.schema = _parse_manifest(self.path, self.manifest)
+        if not self.schema.complete:
             if not allow_incomplete:
                 raise StoreError(
                     f"Store {self.path} is incomplete (its extraction stopped); run the same extract "
@@ -523,6 +825,77 @@ class EmbeddingStore:
         self.n_tokens = int(self.manifest.get("n_tokens", 0))
         self.dtype = _DTYPES[self.manifest["dtype"]]
         self._tokens: Any = None
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """The cheap invariants, checked on every open: exact file sizes and token rows."""
+        import pyarrow.parquet as pq
+
+        complete = self.schema.complete
+        expected = self.n_tokens * self.hidden_size * self.dtype.itemsize
+        for layer in self.layers:
+            path = self._confined(_layer_file(self.path, layer), "manifest")
+            if not path.exists():
+                raise _damaged(self.path, f"its manifest lists layer {layer} but {path.name} is missing")
+            size = path.stat().st_size
+            # An unfinished store may hold rows of a chunk that was never committed.
+            if size < expected or (complete and size != expected):
+                raise _damaged(
+                    self.path, f"{path.name} holds {size} bytes, but the manifest says {self.n_tokens} rows "
+                    f"x {self.hidden_size} x {self.dtype.itemsize} bytes = {expected}"
+                )
+        if not complete:
+            return
+        path = self._confined(self.path / TOKENS, "token table")
+        if not path.exists():
+            raise _damaged(self.path, f"its token table {TOKENS} is missing")
+        try:
+            meta = pq.ParquetFile(path).metadata
+            schema = meta.schema.to_arrow_schema()
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"The token table of store {self.path} is damaged ({exc}).") from None
+        _check_token_schema(self.path, schema)
+        if meta.num_rows != self.n_tokens:
+            raise _damaged(self.path, f"{meta.num_rows} token rows for {self.n_tokens} vectors")
+        record = self.schema.tokens_file
+        if record is not None and path.stat().st_size != record.bytes:
+            raise _damaged(self.path, f"{TOKENS} holds {path.stat().st_size} bytes, not the {record.bytes} recorded")
+
+    def _confined(self, path: Path, what: str) -> Path:
+        # Resolve and confine to the store: a manifest or a link cannot point outside the folder.
+        if not path.resolve().is_relative_to(self.path.resolve()):
+            raise StoreError(f"The {what} of store {self.path} points outside the store.")
+        return path
+
+    def verify(self) -> dict[str, Any]:
+        """Re-read every file of the store against the checksums recorded when it was written.
+
+        Returns
+        -------
+        dict
+            ``layers`` (files checked), ``tokens`` (rows), ``checksums`` (whether checksums were
+            compared: stores of format 1 recorded none, so only their sizes and token table are
+            checked) and ``chunks`` (committed chunks checked, for an unfinished store).
+
+        Raises
+        ------
+        StoreError
+            One sentence naming the first file that differs from its record.
+        """
+        if not self.schema.complete:
+            n_chunks = int(self.manifest["n_chunks"])
+            verify_chunks(self.path, self.layers, self.hidden_size * self.dtype.itemsize, n_chunks, self.n_tokens)
+            return {"layers": len(self.layers), "tokens": self.n_tokens, "checksums": True, "chunks": n_chunks}
+        records = self.schema.layer_files
+        for layer in self.layers:
+            path = _layer_file(self.path, layer)
+            if records is not None and file_digest(path) != records[str(layer)].blake2b:
+                raise _damaged(self.path, f"{path.name} does not match the checksum recorded when it was written")
+        if self.schema.tokens_file is not None and file_digest(self.path / TOKENS) != self.schema.tokens_file.blake2b:
+            raise _damaged(self.path, f"{TOKENS} does not match the checksum recorded when it was written")
+        self._tokens = None
+        self.tokens()  # the full read: types and missing values of every column
+        return {"layers": len(self.layers), "tokens": self.n_tokens, "checksums": records is not None, "chunks": 0}
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -551,13 +924,10 @@ class EmbeddingStore:
         stored layer.
         """
         layer = self._check_layer(layer)
-        path = _layer_file(self.path, layer)
-        # Resolve and confine to the store: a manifest cannot point outside the folder.
-        if not path.resolve().is_relative_to(self.path.resolve()):
-            raise StoreError(f"The manifest of store {self.path} points outside the store.")
+        path = self._confined(_layer_file(self.path, layer), "manifest")
         expected = self.n_tokens * self.hidden_size * self.dtype.itemsize
-        if not path.exists() or path.stat().st_size < expected:
-            raise StoreError(f"Store {self.path} is damaged: {path.name} is shorter than the manifest says.")
+        if not path.exists() or path.stat().st_size < expected:  # changed since the store was opened
+            raise _damaged(self.path, f"{path.name} is shorter than the manifest says")
         if self.n_tokens == 0:
             return np.zeros((0, self.hidden_size), dtype=self.dtype)
         return np.memmap(path, dtype=self.dtype, mode="r", shape=(self.n_tokens, self.hidden_size))
@@ -573,9 +943,7 @@ class EmbeddingStore:
         import pyarrow.parquet as pq
 
         if self._tokens is None:
-            path = self.path / TOKENS
-            if path.exists() and not path.resolve().is_relative_to(self.path.resolve()):
-                raise StoreError(f"The token table of store {self.path} points outside the store.")
+            path = self._confined(self.path / TOKENS, "token table")
             try:
                 if path.exists():
                     table = pq.read_table(path)
@@ -584,16 +952,17 @@ class EmbeddingStore:
 
                     chunks = sorted((self.path / "tokens").glob("chunk_*.parquet"))
                     if not chunks:
-                        raise StoreError(
-                            f"Store {self.path} is damaged: its token table {TOKENS} is missing."
-                        )
-                    table = add_word_frequencies(pa.concat_tables([pq.read_table(c) for c in chunks]))
-            except (OSError, ValueError) as exc:
+                        raise _damaged(self.path, f"its token table {TOKENS} is missing")
+                    parts = [pq.read_table(c) for c in chunks]
+                    for part in parts:
+                        _check_token_schema(self.path, part.schema, token_schema().names[:7])
+                    table = add_word_frequencies(pa.concat_tables(parts))
+            except (OSError, ValueError, _arrow_error()) as exc:
                 raise StoreError(f"The token table of store {self.path} is damaged ({exc}).") from None
+            _check_token_schema(self.path, table.schema)
+            _check_token_nulls(self.path, table)
             if table.num_rows != self.n_tokens:
-                raise StoreError(
-                    f"Store {self.path} is damaged: {table.num_rows} token rows for {self.n_tokens} vectors."
-                )
+                raise _damaged(self.path, f"{table.num_rows} token rows for {self.n_tokens} vectors")
             self._tokens = table.to_pandas()
         return self._tokens if columns is None else self._tokens[list(columns)]
 
@@ -731,6 +1100,7 @@ def write_store(
     types = {"sentence_id": "int32", "position": "int32", "token_id": "int32", "word_id": "int32",
              "is_special": "bool", "token": "str", "word": "str"}
     table = pa.Table.from_pandas(df[list(types)].astype(types), preserve_index=False)
+    table = table.cast(pa.schema([token_schema().field(name).with_nullable(True) for name in types]))
     manifest = {
         "model": "arrays", "model_type": "encoder", "corpus": "arrays", "seed": None,
         **manifest_fields,

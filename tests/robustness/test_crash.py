@@ -176,7 +176,7 @@ def test_crash_at_the_edges_of_a_store_still_resumes(tmp_path, store_files, mome
     else:
         (out).mkdir()
         (out / MANIFEST).write_text(json.dumps({"layers": [0, 2], "hidden_size": 3, "dtype": "float32",
-                                                "model": "m", "complete": False}))
+                                                "model": "m", "format_version": 2, "complete": False}))
         if moment == "after-skeleton":
             (out / "layers").mkdir()
             (out / "layers" / "layer_000.bin").write_bytes(b"\x01" * 5)

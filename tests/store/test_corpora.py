@@ -58,3 +58,13 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path) -> None:
 def test_missing_path() -> None:
     with pytest.raises(InputError, match="neither a known corpus"):
         load_corpus("/no/such/file.txt")
+
+
+def test_content_hash_tells_every_edit_apart() -> None:
+    from isoscope.corpora import content_hash
+
+    base = content_hash(["the cat sat", "on the mat"])
+    assert base == content_hash(["the cat sat", "on the mat"]) and len(base) == 64
+    for other in (["the cat sa", "ton the mat"], ["on the mat", "the cat sat"], ["the cat sat"],
+                  ["the cat sat", "on the mat", ""], ["the cat sat\non the mat"], ["the dog sat", "on the mat"]):
+        assert content_hash(other) != base, other

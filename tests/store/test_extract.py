@@ -84,6 +84,17 @@ def test_complete_store_is_reused_and_other_settings_refused(tiny_bert, corpus_f
         extract(str(tiny_bert), str(corpus_file), out, dtype="float32", progress=False)
 
 
+def test_another_seed_reuses_the_store(tiny_bert, corpus_file, tmp_path) -> None:
+    """Issue 14, bug 1: extraction never uses the seed, so it is no part of the store's identity
+    (``isoscope run`` and then ``isoscope run --seed 1`` into one folder)."""
+    out = tmp_path / "s"
+    extract(str(tiny_bert), str(corpus_file), out, seed=0, progress=False)
+    before = {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    store = extract(str(tiny_bert), str(corpus_file), out, seed=1, progress=False)
+    assert store.manifest["complete"] is True and store.manifest["seed"] == 0  # the seed it was made with
+    assert {p.name: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".lock"} == before
+
+
 def test_second_writer_is_refused(tiny_bert, corpus_file, tmp_path) -> None:
     out = tmp_path / "s"
     out.mkdir()
@@ -104,8 +115,8 @@ def test_incomplete_and_damaged_stores_are_one_sentence(tmp_path) -> None:
         open_store(store.path)
     store = write_store(tmp_path / "t", {0: X})
     os.truncate(store.path / "layers" / "layer_000.bin", 8)
-    with pytest.raises(StoreError, match="shorter than the manifest"):
-        open_store(store.path).layer(0)
+    with pytest.raises(StoreError, match=r"layer_000\.bin holds 8 bytes, but the manifest says 4 rows x 3 x 4 bytes = 48"):
+        open_store(store.path)
 
 
 def _extract_script(model: Path, corpus: Path, out: Path) -> list[str]:

@@ -71,12 +71,28 @@ def summary(store: object) -> str:
 
 @app.command("info")
 @user_errors
-def info_command(store: Path = typer.Argument(..., help="A store folder.")) -> None:
-    """Print the summary of a store."""
+def info_command(
+    store: Path = typer.Argument(..., help="A store folder."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Re-read every file against the checksums recorded when it was written."
+    ),
+) -> None:
+    """Print the summary of a store (file sizes are always checked; --verify reads everything)."""
     from isoscope.store import EmbeddingStore
 
     s = EmbeddingStore(store, allow_incomplete=True)
+    if verify:
+        checked = s.verify()
     echo(summary(s))
+    if verify:
+        if checked["chunks"]:
+            what = f"{checked['chunks']} committed chunks match their checksums"
+        elif checked["checksums"]:
+            what = f"{checked['layers']} layer files and the token table match their checksums"
+        else:
+            what = (f"{checked['layers']} layer files have their sizes and the token table is whole "
+                    "(a format 1 store records no checksums)")
+        echo(f"verify      ok: {what} ({checked['tokens']} tokens)")
     if s.manifest.get("complete"):
         t = s.tokens(["is_special", "word"])
         n_special = int(t["is_special"].sum())

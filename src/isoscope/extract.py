@@ -366,6 +366,28 @@ def versions() -> dict[str, str]:
     }
 
 
+def weights_hash(encoder: Any) -> str | None:
+    """sha256 of a model's config and weights (:func:`isoscope.models.model_fingerprint`), or
+    of a static table's vectors and words; None for an encoder that exposes neither."""
+    import hashlib
+
+    from isoscope.models import model_fingerprint
+
+    if getattr(encoder, "model", None) is not None:
+        try:
+            return model_fingerprint(encoder)
+        except TypeError:
+            return None
+    table = getattr(encoder, "table", None)
+    vectors = getattr(table, "vectors", None)
+    if vectors is None:
+        return None
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(vectors).data)
+    h.update("\n".join(map(str, getattr(table, "words", []))).encode("utf-8"))
+    return h.hexdigest()
+
+
 def extract(
     model: str | Any = "minilm",
     corpus: str | Any = "ptb",
@@ -469,6 +491,8 @@ def extract(
         "corpus_info": text.info,
         # The text actually extracted: a resume or reuse with an edited corpus is refused.
         "corpus_sha256": content_hash(plan.sentences),
+        # The weights actually used: a resume or reuse after the model changed is refused.
+        "model_sha256": weights_hash(encoder),
         "n_layers": encoder.n_layers,
         "layers": wanted,
         "hidden_size": encoder.hidden_size,

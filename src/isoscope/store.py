@@ -137,6 +137,7 @@ class Manifest(BaseModel):
     n_tokens: _Count | None = None
     n_sentences: _Count | None = None
     corpus_sha256: _Hex | None = None
+    model_sha256: _Hex | None = None
     layer_files: dict[str, LayerRecord] | None = None
     tokens_file: TableRecord | None = None
 
@@ -562,7 +563,8 @@ class StoreWriter:
 
     def _check_identity(self, old: dict[str, Any]) -> None:
         """Refuse to resume or reuse a store made from other settings or another corpus text."""
-        content = {"corpus_sha256", "planned_sentences", "planned_tokens", "n_truncated"}
+        content = {"corpus_sha256", "model_sha256", "planned_sentences", "planned_tokens",
+                   "n_truncated"}
         keys = [k for k in self.manifest if k not in NOT_IDENTITY]
         changed = sorted(k for k in keys if k not in content and old.get(k) != self.manifest.get(k))
         if changed:
@@ -577,7 +579,14 @@ class StoreWriter:
                 f"Store {self.root} was made from another text of corpus {self.manifest.get('corpus')!r} "
                 "(the corpus changed since); restore that text or use a new --out folder."
             )
-        changed = sorted(k for k in keys if k in content - {"corpus_sha256"}
+        new_weights = self.manifest.get("model_sha256")
+        # Stores written before weights were hashed cannot be compared on them.
+        if new_weights is not None and old.get("model_sha256") not in (None, new_weights):
+            raise StoreError(
+                f"Store {self.root} was made from other weights of model "
+                f"{self.manifest.get('model')!r} (the model changed since); use a new --out folder."
+            )
+        changed = sorted(k for k in keys if k in content - {"corpus_sha256", "model_sha256"}
                          and old.get(k) != self.manifest.get(k))
         if changed:
             raise StoreError(

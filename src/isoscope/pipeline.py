@@ -272,11 +272,11 @@ def learning_inputs(
 
 def write_results(results: Mapping[str, Any], run_dir: str | Path) -> Path:
     """Write ``results.json`` in ``run_dir`` atomically."""
-    from isoscope._jsonio import write_json
+    from isoscope._jsonio import clean_json, write_json
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return write_json(run_dir / RESULTS, results)
+    return write_json(run_dir / RESULTS, clean_json(results))
 
 
 def draw_report(result: Any, results: Mapping[str, Any], run_dir: str | Path, store: Any, *,

@@ -24,6 +24,10 @@ def check_schema(data: Any, where: str = "results.json") -> dict[str, Any]:
     """
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
         raise InputError(f"{where} is not an isoscope results file (no list of per-layer records).")
+    if not all(isinstance(e, dict) and isinstance(e.get("layer"), int) for e in data["layers"]):
+        raise InputError(
+            f"{where} is not an isoscope results file (a per-layer record has no integer 'layer')."
+        )
     version = data.get("schema_version", 1)
     if version != RESULTS_SCHEMA_VERSION:
         raise InputError(
@@ -31,8 +35,6 @@ def check_schema(data: Any, where: str = "results.json") -> dict[str, Any]:
             f"({_version()}) reads version {RESULTS_SCHEMA_VERSION}; re-run the analysis with "
             "this version."
         )
-    if not all(isinstance(e, dict) and isinstance(e.get("layer"), int) for e in data["layers"]):
-        raise InputError(f"{where} has a per-layer record without an integer 'layer'.")
     return data
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from isoscope._jsonio import write_json
+from isoscope._jsonio import clean_json, write_json
 from isoscope.findings._claims import build_claims
 from isoscope.findings._figures import draw_all
 from isoscope.findings._plan import REPAIRS
@@ -101,7 +101,8 @@ def render(
     figures = {p.name for p in draw_all(collected, fig_dir, REPAIRS)}
     data_file = f"{figure_dir}/findings.json"
     write_json(page.parent / data_file,
-               {**_numbers(collected), "verdicts": {c.number: c.verdict for c in claims}},
+               clean_json({**_numbers(collected),
+                           "verdicts": {c.number: c.verdict for c in claims}}),
                indent=1)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("isoscope.findings", "templates"),

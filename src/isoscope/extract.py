@@ -124,7 +124,9 @@ def plan_extraction(
 def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
     """Indices (into ``lengths``) of length-sorted batches bounded in sentences and padded tokens."""
     order = np.argsort(-lengths, kind="stable")
-    batches, current, longest = [], [], 0
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    longest = 0
     for i in order:
         longest_if = max(longest, int(lengths[i]))
         if current and (len(current) >= batch_size or longest_if * (len(current) + 1) > batch_tokens):

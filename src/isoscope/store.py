@@ -624,7 +624,7 @@ class StoreWriter:
         for layer, block in blocks.items():
             with open(_layer_file(self.root, layer), "r+b") as fh:
                 fh.seek(self.n_tokens * self.hidden_size * self.dtype.itemsize)
-                fh.write(memoryview(block).cast("B"))
+                fh.write(np.ascontiguousarray(block).data.cast("B"))
                 fh.flush()
                 os.fsync(fh.fileno())
         final = self.root / "tokens" / f"chunk_{self.n_chunks:06d}.parquet"

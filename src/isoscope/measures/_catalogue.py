@@ -112,8 +112,7 @@ def _counts(d: LayerData) -> dict[str, Any]:
             "Mean cosine over all distinct pairs of tokens, exactly, from the sum of unit "
             "vectors.", CAI, table="S_inter", headline=True),
     Measure("mean_norm", "mean L2 norm", "L2 norm (model units)", "norm", "all tokens",
-            "Mean Euclidean norm of the tokens.", DIAG, fmt="{:.3g}", table="norm",
-            headline=True),
+            "Mean Euclidean norm of the tokens.", DIAG, fmt="{:.3g}", table="norm"),
     Measure("rogue_dims", "rogue dimensions", "share of S_inter", None, "all tokens",
             "The dimensions contributing most to S_inter: c_j = (s_j² − Σ u_ij²) / (n(n−1)) "
             "for unit rows u, s = Σ u.", "Timkey & van Schijndel (EMNLP 2021)", scalar=False,

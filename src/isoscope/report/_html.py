@@ -183,9 +183,9 @@ def observations(results: Mapping[str, Any]) -> list[str]:
     if si is not None:
         s = f"At the last layer ({last['layer']}) two random tokens have mean cosine {si:.2f}"
         if sic is not None:
-            s += f", and {sic:.2f} once the mean vector is removed"
+            s += f", and {sic:.2f} once each token's k-means cluster mean is removed (S'_inter)"
             if si - sic > 0.2:
-                s += ": most of that similarity is one shared offset (a cone)"
+                s += ": most of that similarity is a shared offset (a cone)"
         out.append(s + ".")
     iso0, iso1 = _num(first, "isoscore"), _num(last, "isoscore")
     if iso0 is not None and iso1 is not None and len(layers) > 1:
@@ -234,7 +234,10 @@ def _layer_table(results: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             keys.append(k)
     rows = [[str(lay["layer"])] + [_fmt(lay.get(k)) for k in keys] for lay in results["layers"]]
-    return {"columns": ["layer", *keys], "rows": rows}
+    # Which evidence each column came from (all tokens, the sample, ...), as results.json says.
+    meta = results.get("measures") or {}
+    evidence = ["evidence", *((meta.get(k) or {}).get("evidence", "") for k in keys)] if meta else []
+    return {"columns": ["layer", *keys], "rows": rows, "evidence": evidence}
 
 
 def _evaluation_view(results: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -704,6 +707,7 @@ def _headline(results: Mapping[str, Any]) -> list[dict[str, str]]:
     if not layers:
         return []
     first, last = layers[0], layers[-1]
+    meta = results.get("measures") or {}
     cards = []
     for k, label in HEADLINE_KEYS:
         a, z = _num(first, k), _num(last, k)
@@ -715,6 +719,7 @@ def _headline(results: Mapping[str, Any]) -> list[dict[str, str]]:
                 "last": _fmt(last.get(k)),
                 "first": _fmt(first.get(k)),
                 "trend": "" if a is None else ("↑" if z > a else "↓" if z < a else "→"),
+                "evidence": (meta.get(k) or {}).get("evidence", ""),
             }
         )
     return cards[:8]

@@ -587,7 +587,7 @@ def _outlier_dimensions(d: LayerData) -> dict[str, Any]:
             "without a sink).", DIAG),
 ], needs=("sample", "positions"))
 def _sink_share(d: LayerData) -> dict[str, Any]:
-    from scipy.sparse.linalg import svds
+    from scipy.linalg import eigh
 
     assert d.positions is not None
     first = d.positions == 0
@@ -599,9 +599,9 @@ def _sink_share(d: LayerData) -> dict[str, Any]:
                            "sink_share": float(norm2[first].sum() / norm2.sum())}
     Xc = X - X.mean(axis=0)
     if Xc.shape[0] >= 3 and np.any(Xc):
-        v0 = np.ones(min(Xc.shape))
-        _, _, vt = svds(Xc, k=1, v0=v0, solver="arpack")
-        proj2 = (Xc @ vt[0]) ** 2
+        k = Xc.shape[1]
+        _, u = eigh(Xc.T @ Xc, subset_by_index=[k - 1, k - 1])  # the top principal direction
+        proj2 = (Xc @ u[:, 0]) ** 2
         out["sink_share_pc1"] = float(proj2[first].sum() / proj2.sum())
     return out
 

@@ -117,11 +117,14 @@ class StreamingMoments:
         other.sum_norm_ = float(norms.sum())
         A = np.abs(X)
         other.sum_abs_ = A.sum(axis=0)
-        arg = A.argmax(axis=0)
-        cols = np.arange(X.shape[1])
-        other.max_abs_ = A[arg, cols]
-        other.max_value_ = X[arg, cols]
-        other.max_row_ = ids[arg]
+        other.max_abs_ = A.max(axis=0)
+        # The row of a maximum is needed only where this chunk beats what was seen before.
+        cols = np.flatnonzero(other.max_abs_ > self.max_abs_) if self.n else np.arange(X.shape[1])
+        arg = A[:, cols].argmax(axis=0) if cols.size < X.shape[1] else A.argmax(axis=0)
+        other.max_value_ = np.zeros(X.shape[1])
+        other.max_value_[cols] = X[arg, cols]
+        other.max_row_ = np.full(X.shape[1], -1, dtype=np.int64)
+        other.max_row_[cols] = ids[arg]
         return self.merge(other)
 
     def merge(self, other: StreamingMoments) -> StreamingMoments:

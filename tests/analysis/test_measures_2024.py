@@ -43,6 +43,10 @@ def test_moments_track_sum_and_max_of_abs_across_merges() -> None:
     # without row ids the rows are stream positions
     _, _, pos = StreamingMoments().update(X[:300]).update(X[300:]).max_abs()
     np.testing.assert_array_equal(pos, np.abs(X).argmax(axis=0))
+    from isoscope.errors import InputError
+
+    with pytest.raises(InputError, match="rows has shape"):
+        StreamingMoments().update(X[:5], rows=np.arange(4))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +212,10 @@ def test_gride_smallest_scale_is_the_twonn_mle_and_ids_track_the_dimension() -> 
     assert e["id_twonn"] == pytest.approx(np.log(m) @ y / (np.log(m) @ np.log(m)), rel=1e-6)
     assert 4.0 < e["id_twonn"] < 6.0 and 4.0 < e["id_gride"] < 6.0
     assert e["id_twonn"] == pytest.approx(e["lid_twonn"])  # same estimator with the defaults
+    # with cosine LID neighbours, TwoNN and GRIDE still use Euclidean distances
+    c = _entry(X, lid_k=20, lid_metric="cosine")
+    assert c["id_twonn"] == pytest.approx(e["id_twonn"], rel=1e-6)
+    assert c["details"]["gride_curve"]["id"] == pytest.approx(curve["id"], rel=1e-6)
 
 
 def _dadapy_id_estimation():

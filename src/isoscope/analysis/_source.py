@@ -212,7 +212,8 @@ def layer_pass(
         keep = mask[start : start + block.shape[0]]
         sub = block[keep] if not keep.all() else block
         if acc is not None:
-            acc.update(np.asarray(sub, dtype=np.float32))
+            ids = start + (np.flatnonzero(keep) if sub is not block else np.arange(block.shape[0]))
+            acc.update(np.asarray(sub, dtype=np.float32), rows=ids)
         if distinct:
             if mult is None:
                 n_words = -(-sub.shape[1] * sub.dtype.itemsize // 8)

@@ -29,6 +29,22 @@ class WordContext:
     sentence_rows: np.ndarray | None = None
     sentence_ids: np.ndarray | None = None
     sample_freq: np.ndarray | None = None
+    #: Position in its sentence of each sample row (stores only).
+    sample_positions: np.ndarray | None = None
+    #: ``row_info(rows)``: token strings and positions of row ids (stores only).
+    row_info: Any = None
+
+
+def _row_info(tok: Any) -> Any:
+    """``rows -> {"token": ..., "position": ...}`` over a store's token table."""
+    token = tok["token"].astype(str).to_numpy()
+    position = tok["position"].to_numpy()
+
+    def info(rows: np.ndarray) -> dict[str, np.ndarray]:
+        r = np.asarray(rows, dtype=np.int64)
+        return {"token": token[r], "position": position[r]}
+
+    return info
 
 
 @dataclass
@@ -61,6 +77,8 @@ def _word_context(src: Source, cand: np.ndarray, rows: np.ndarray, s: AnalysisSe
     if not src.has_words:
         return ctx
     tok = src.tokens()
+    ctx.sample_positions = tok["position"].to_numpy()[rows].astype(np.int64)
+    ctx.row_info = _row_info(tok)
     if s.s_intra_key == "token":
         ids = tok["token_id"].to_numpy()[cand]
         keys = ids.astype(object)
@@ -135,10 +153,16 @@ def layer_data(
     sentence_ids: np.ndarray | None = None,
     reference_cov: np.ndarray | None = None,
     reference_name: str = "layer",
+    rows: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
+    row_info: Any = None,
 ) -> LayerData:
     """Build the :class:`~isoscope.measures.LayerData` of one sample (zero rows dropped).
 
-    Without ``moments`` the moment measures use the sample itself (evidence "sample").
+    Without ``moments`` the moment measures use the sample itself (evidence "sample"); its
+    per-dimension maxima then name the sample's ``rows`` (row ids of the source; default the
+    position in ``X``). ``positions`` (per row of ``X``) and ``row_info`` come from a store's
+    token table.
     """
     s = settings if isinstance(settings, AnalysisSettings) else AnalysisSettings.from_overrides(
         dict(settings))
@@ -148,8 +172,10 @@ def layer_data(
     _check_size(Xnz.shape[0], s)
     if frequency is not None:
         frequency = np.asarray(frequency)[nz]
+    if positions is not None:
+        positions = np.asarray(positions)[nz]
     if moments is None:
-        moments = StreamingMoments().update(X)
+        moments = StreamingMoments().update(X, rows=rows)
         moments_evidence = "sample"
     if distinct is not None:
         distinct = _nonzero(np.asarray(distinct, dtype=np.float64))[0]
@@ -166,7 +192,8 @@ def layer_data(
     }
     return LayerData(
         sample=Xnz, settings=mapping, moments=moments, moments_evidence=moments_evidence,
-        distinct=distinct, frequency=frequency, intra_X=intra_X, intra_keys=intra_keys,
+        distinct=distinct, frequency=frequency, positions=positions, row_info=row_info,
+        intra_X=intra_X, intra_keys=intra_keys,
         sentence_X=sentence_X, sentence_ids=sentence_ids, reference_cov=reference_cov,
         n_zero_rows=int((~nz).sum()), n_duplicates=n_dup,
     )
@@ -214,7 +241,8 @@ def word_inputs(p: Prepared, layer: int, transform: Any = None) -> dict[str, Any
     """The word-type and sentence rows of one layer (optionally repaired)."""
     f = transform or (lambda a: a)
     w = p.words
-    kw: dict[str, Any] = {"frequency": w.sample_freq}
+    kw: dict[str, Any] = {"frequency": w.sample_freq, "rows": p.sample_rows,
+                          "positions": w.sample_positions, "row_info": w.row_info}
     if w.intra_rows is not None:
         kw["intra_X"] = f(p.src.rows(layer, w.intra_rows))
         kw["intra_keys"] = w.intra_keys

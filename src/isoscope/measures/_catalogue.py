@@ -418,3 +418,297 @@ def _nonzero(X: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
     nz = np.linalg.norm(X, axis=1) > 0
     return X[nz], np.asarray(other)[nz]
+
+
+# ---------------------------------------------------------------------------------------------
+# The measures of 2023-2026 (issue 16): top-direction share, massive activations, outlier
+# dimensions, attention sinks, TwoNN/GRIDE and the Zipfian symmetry scores.
+
+SUN = "Sun et al. (COLM 2024), 'Massive activations in large language models'"
+OUTLIER = "Kovaleva et al. (Findings ACL 2021); Puccetti et al. (Findings EMNLP 2022)"
+SINK = "Xiao et al. (ICLR 2024), attention sinks"
+FACCO = "Facco et al. (Sci. Rep. 2017)"
+GRIDE = "Denti et al. (Sci. Rep. 2022), GRIDE"
+YOKOI = "Yokoi et al. (NeurIPS 2024), Zipfian whitening"
+SHARE = "share (0 … 1)"
+#: Dimensions listed in ``massive_activation_top``.
+MASSIVE_TOP = 10
+#: Sun et al.'s thresholds: |a| > 100 and > 1000 x the median |a| of the layer.
+MASSIVE_ABS, MASSIVE_FACTOR = 100.0, 1000.0
+
+for _panel in (
+    Panel("anisotropy_top1", "Top-direction share", SHARE,
+          "Share of the layer's energy along its single top direction: near 1 means one "
+          "direction (often the mean, or a massive activation) dominates.", (0.0, 1.02)),
+    Panel("massive", "Largest and median |activation|", "|activation| (model units)",
+          "Largest absolute coordinate over every token against the median one; massive "
+          "activations (Sun et al.) are above 100 and 1000x the median."),
+    Panel("massive_ratio", "Largest / median |activation|", "ratio",
+          "How many times the largest coordinate exceeds the median one; above 1000 (with "
+          "|a| > 100) is a massive activation."),
+    Panel("massive_count", "Massive activations", "count",
+          "Coordinates (in the sample) and dimensions (over every token) that pass Sun et al.'s "
+          "thresholds; 0 for most encoders."),
+    Panel("outlier_dimensions", "Outlier dimensions", "count",
+          "Dimensions whose mean |activation| is more than 3 standard deviations above the "
+          "mean over dimensions; a few of them dominate cosine similarity."),
+    Panel("sink", "Position-0 (attention sink) share", SHARE,
+          "Share of the squared norm and of the top principal component carried by the first "
+          "token of each sentence, against its share of tokens: far above means an attention "
+          "sink.", (0.0, 1.02)),
+    Panel("zipf_sym", "Zipfian symmetry", "score (0 … 1, 1 = symmetric)",
+          "Frequency-weighted symmetry (Yokoi et al.): sym1 near 1 means the weighted mean is "
+          "near the origin, sym2 near 1 that the weighted covariance is spread evenly.",
+          (0.0, 1.02)),
+):
+    REGISTRY.add_panel(_panel)
+
+
+@register("anisotropy_top1", [
+    Measure("anisotropy_top1", "top-direction share", SHARE, "anisotropy_top1", "all tokens",
+            "σ₁² / Σ σ_i² over the singular values σ of the uncentred layer: the largest "
+            "eigenvalue of Σ x xᵀ over its trace. The llm-microscope package's "
+            "calculate_anisotropy centres first: that value is anisotropy_top1_centered.",
+            "Razzhigaev et al. (EACL 2024), as used by LLM-Microscope (uncentred, issue 16)",
+            paper=False),
+    Measure("anisotropy_top1_centered", "top-direction share, centred", SHARE,
+            "anisotropy_top1", "all tokens",
+            "σ₁² / Σ σ_i² of the centred layer (the share of variance on PC1), as "
+            "llm-microscope's calculate_anisotropy computes it.",
+            "Razzhigaev et al. (EACL 2024), llm-microscope calculate_anisotropy"),
+], needs=("moments",))
+def _anisotropy_top1(d: LayerData) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    w = np.linalg.eigvalsh(d.moments.second_moment())
+    total = float(np.clip(w, 0.0, None).sum())
+    if total > 0:
+        out["anisotropy_top1"] = float(w[-1] / total)
+    if d.moments.n >= 2:
+        lam = np.clip(d.spectrum.eigenvalues, 0.0, None)
+        if lam.sum() > 0:
+            out["anisotropy_top1_centered"] = float(lam.max() / lam.sum())
+    return out
+
+
+def _row_names(d: LayerData, rows: np.ndarray) -> dict[str, list[Any]]:
+    """Token strings and positions of row ids (None each without a token table)."""
+    if d.row_info is None:
+        return {"token": [None] * rows.size, "position": [None] * rows.size}
+    info = d.row_info(rows)
+    return {"token": [str(t) for t in info["token"]],
+            "position": [int(p) for p in info["position"]]}
+
+
+@register("massive_activations", [
+    Measure("massive_activations", "massive activations", "count", "massive_count", "sample",
+            "Coordinates of the sample with |a| > 100 and |a| > 1000 × the median |a| of the "
+            "sample's coordinates.", SUN, fmt="{}"),
+    Measure("massive_activation_dims", "massive dimensions", "count", "massive_count",
+            "all tokens", "Dimensions whose largest |a| over every token passes the same two "
+            "thresholds (the median |a| from the sample).", SUN, paper=False, fmt="{}"),
+    Measure("massive_activation_ratio", "top / median |a|", "ratio", "massive_ratio",
+            "all tokens", "Largest |a| over every token and dimension divided by the median |a| "
+            "of the sample's coordinates (the median is estimated on the sample).", SUN,
+            fmt="{:.3g}"),
+    Measure("max_abs_activation", "largest |a|", "|activation| (model units)", "massive",
+            "all tokens", "Largest absolute coordinate over every token and dimension.", SUN,
+            fmt="{:.3g}"),
+    Measure("median_abs_activation", "median |a|", "|activation| (model units)", "massive",
+            "sample", "Median absolute coordinate over every coordinate of the sample.", SUN,
+            fmt="{:.3g}"),
+    Measure("massive_activation_top", "largest activations", "list", None, "all tokens",
+            f"The {MASSIVE_TOP} dimensions with the largest |a| over every token: row id, "
+            "token string and position (stores), dimension, signed value and whether it passes "
+            "the thresholds.", SUN, scalar=False),
+], needs=("moments", "sample"))
+def _massive_activations(d: LayerData) -> dict[str, Any]:
+    A = np.abs(d.sample)
+    median = float(np.median(A))
+    threshold = max(MASSIVE_ABS, MASSIVE_FACTOR * median)
+    top_abs, value, row = d.moments.max_abs()
+    top = float(top_abs.max())
+    order = np.argsort(-top_abs, kind="stable")[:MASSIVE_TOP]
+    names = _row_names(d, row[order])
+    return {
+        "massive_activations": int((A > threshold).sum()),
+        "massive_activation_dims": int((top_abs > threshold).sum()),
+        "massive_activation_ratio": top / median if median > 0 else None,
+        "max_abs_activation": top,
+        "median_abs_activation": median,
+        "massive_activation_top": [
+            {"row": int(row[j]), "token": names["token"][i], "position": names["position"][i],
+             "dim": int(j), "value": float(value[j]), "massive": bool(top_abs[j] > threshold)}
+            for i, j in enumerate(order)
+        ],
+    }
+
+
+@register("outlier_dimensions", [
+    Measure("outlier_dimensions", "outlier dimensions", "list", None, "all tokens",
+            "Dimensions j whose mean |a_j| over every token is more than 3 standard deviations "
+            "(over dimensions, ddof 0) above the mean over dimensions, largest first, with "
+            "their z-score and the row of their largest |a| (rogue_dims ranks dimensions by "
+            "their share of S_inter instead).", OUTLIER, scalar=False),
+    Measure("n_outlier_dimensions", "outlier dimensions", "count", "outlier_dimensions",
+            "all tokens", "Number of outlier_dimensions.", OUTLIER, fmt="{}"),
+], needs=("moments",))
+def _outlier_dimensions(d: LayerData) -> dict[str, Any]:
+    ma = d.moments.mean_abs()
+    mu, sd = float(ma.mean()), float(ma.std())
+    if not sd > 0:
+        return {"outlier_dimensions": [], "n_outlier_dimensions": 0}
+    z = (ma - mu) / sd
+    dims = np.flatnonzero(z > 3.0)
+    dims = dims[np.argsort(-ma[dims], kind="stable")]
+    _, value, row = d.moments.max_abs()
+    names = _row_names(d, row[dims])
+    return {
+        "outlier_dimensions": [
+            {"dim": int(j), "mean_abs": float(ma[j]), "z": float(z[j]), "top_row": int(row[j]),
+             "top_token": names["token"][i], "top_value": float(value[j])}
+            for i, j in enumerate(dims)
+        ],
+        "n_outlier_dimensions": int(dims.size),
+    }
+
+
+@register("sink_share", [
+    Measure("sink_share", "position-0 share of norm²", SHARE, "sink", "sample",
+            "Σ ‖x‖² over the sample's position-0 tokens / Σ ‖x‖² over the sample; None "
+            "without positions (a plain array) or without position-0 tokens "
+            "(drop_position_zero, or encoders whose position 0 is a special token).", SINK,
+            paper=False, params=("drop_position_zero", "include_special")),
+    Measure("sink_share_pc1", "position-0 share of PC1", SHARE, "sink", "sample",
+            "Σ over position-0 tokens of (u₁ᵀ(x − x̄))² / the same sum over the sample, u₁ the "
+            "top principal direction of the sample.", SINK, paper=False),
+    Measure("sink_token_share", "position-0 share of tokens", SHARE, "sink", "sample",
+            "Share of the sample's tokens at position 0 (the value both shares would have "
+            "without a sink).", DIAG),
+], needs=("sample", "positions"))
+def _sink_share(d: LayerData) -> dict[str, Any]:
+    from scipy.linalg import eigh
+
+    assert d.positions is not None
+    first = d.positions == 0
+    if not first.any():
+        return {}
+    X = d.sample
+    norm2 = np.einsum("ij,ij->i", X, X)
+    out: dict[str, Any] = {"sink_token_share": float(first.mean()),
+                           "sink_share": float(norm2[first].sum() / norm2.sum())}
+    Xc = X - X.mean(axis=0)
+    if Xc.shape[0] >= 3 and np.any(Xc):
+        k = Xc.shape[1]
+        _, u = eigh(Xc.T @ Xc, subset_by_index=[k - 1, k - 1])  # the top principal direction
+        proj2 = (Xc @ u[:, 0]) ** 2
+        out["sink_share_pc1"] = float(proj2[first].sum() / proj2.sum())
+    return out
+
+
+def _gride_id(mu: np.ndarray, n1: int, n2: int) -> tuple[float, float]:
+    """GRIDE maximum-likelihood ID and its Fisher-information error at ranks ``n1 < n2``.
+
+    ``mu`` are the ratios r_{n2} / r_{n1}; the likelihood is Denti et al.'s
+    f(μ) = d (μ^d − 1)^{n2−n1−1} / (B(n2−n1, n1) μ^{(n2−1)d + 1}).
+    """
+    from scipy.optimize import brentq
+
+    log_mu = np.log(mu)
+    N = mu.size
+
+    def score(dim: float) -> float:
+        one_m = -np.expm1(-dim * log_mu)  # 1 − μ^{−d}
+        return float(N / dim - np.sum(((n1 - n2 + 1) / one_m + n2 - 1.0) * log_mu))
+
+    lo, hi = 1e-3, 1e3
+    if score(lo) <= 0 or score(hi) >= 0:
+        return float("nan"), float("nan")
+    dim = brentq(score, lo, hi, xtol=1e-9, rtol=1e-12)
+    one_m = -np.expm1(-dim * log_mu)
+    info = N / dim**2 + (n2 - n1 - 1) * np.sum(log_mu**2 * np.exp(-dim * log_mu) / one_m**2)
+    return float(dim), float(info ** -0.5)
+
+
+@register("intrinsic_dimension", [
+    Measure("id_twonn", "TwoNN (DADApy)", "dimensions", "lid", "distinct sample",
+            "TwoNN with DADApy's defaults: slope through the origin of −log(1 − F(μ)) against "
+            "log μ, μ = r₂/r₁ on Euclidean distances, the largest 10% of μ discarded. "
+            "lid_twonn is the same estimator on the lid_metric distances with "
+            "twonn_discard_fraction; with the defaults the two coincide.", FACCO,
+            fmt="{:.1f}"),
+    Measure("id_gride", "GRIDE", "dimensions", "lid", "distinct sample",
+            "GRIDE maximum-likelihood ID from μ = r_{2n}/r_n at the largest scale n = 2^k with "
+            "2n ≤ lid_k (n = 8, 2n = 16 by default), on Euclidean distances; the whole scale "
+            "curve (n = 1, 2, 4, …, with its error and mean distance r) is in details "
+            "gride_curve.", GRIDE, fmt="{:.1f}", params=("lid_k",)),
+], needs=("neighbors",))
+def _intrinsic_dimension(d: LayerData) -> dict[str, Any]:
+    from isoscope.metrics._neighbors import exact_knn
+    from isoscope.metrics.lid import twonn_from_distances
+
+    s = d.settings
+    k = int(s["lid_k"])
+    if s["lid_metric"] == "euclidean":
+        nb = d.lid.neighbors
+    else:
+        nb = exact_knn(d.neighbor_points.astype(np.float32), k, metric="euclidean",
+                       backend=s["neighbor_backend"])
+    D = nb.distances
+    out: dict[str, Any] = {}
+    ok = D[:, 0] > 0
+    if ok.sum() >= 3:
+        out["id_twonn"] = twonn_from_distances(D[ok, 0], D[ok, 1], discard_fraction=0.1)
+    curve: dict[str, list[Any]] = {"n1": [], "n2": [], "id": [], "err": [], "r": [],
+                                   "n_points": []}
+    n1 = 1
+    while 2 * n1 <= D.shape[1]:
+        r1, r2 = D[:, n1 - 1], D[:, 2 * n1 - 1]
+        use = (r1 > 0) & (r2 > r1)
+        if use.sum() >= 3:
+            dim, err = _gride_id(r2[use] / r1[use], n1, 2 * n1)
+            curve["n1"].append(n1)
+            curve["n2"].append(2 * n1)
+            curve["id"].append(dim)
+            curve["err"].append(err)
+            curve["r"].append(float(np.mean([r1.mean(), r2.mean()])))
+            curve["n_points"].append(int(use.sum()))
+        n1 *= 2
+    d.details["gride_curve"] = curve
+    if curve["id"]:
+        out["id_gride"] = curve["id"][-1]
+    return out
+
+
+@register("zipf_symmetry", [
+    Measure("zipf_sym1", "Zipfian sym1", "score (0 … 1)", "zipf_sym", "sample",
+            "1 − ‖Σ p_i x_i‖ / Σ p_i ‖x_i‖ over the sample's rows with a known frequency, "
+            "p_i ∝ the row's word frequency (10^zipf for frequency_source='zipf'). Yokoi et "
+            "al. weight word types; on a token sample each type also appears in proportion to "
+            "its frequency, so this equals the paper's value only for one row per type "
+            "(static embeddings).", YOKOI, paper=False, params=("frequency_source",)),
+    Measure("zipf_sym2", "Zipfian sym2", "score (0 … 1)", "zipf_sym", "sample",
+            "Entropy of the normalised eigenvalues of the p-weighted covariance "
+            "Σ p_i (x_i − μ_p)(x_i − μ_p)ᵀ, divided by log d.", YOKOI, paper=False,
+            params=("frequency_source",)),
+], needs=("sample", "frequency"))
+def _zipf_symmetry(d: LayerData) -> dict[str, Any]:
+    assert d.frequency is not None
+    f = np.asarray(d.frequency, dtype=np.float64)
+    if d.settings["frequency_source"] == "zipf":
+        f = np.power(10.0, f)
+    ok = np.isfinite(f) & (f > 0)
+    if ok.sum() < 2:
+        return {}
+    X = d.sample[ok]
+    p = f[ok] / f[ok].sum()
+    mu = p @ X
+    out: dict[str, Any] = {}
+    denom = float(p @ np.linalg.norm(X, axis=1))
+    if denom > 0:
+        out["zipf_sym1"] = float(1.0 - np.linalg.norm(mu) / denom)
+    W = (X - mu) * np.sqrt(p)[:, None]
+    lam = np.clip(np.linalg.eigvalsh(W.T @ W), 0.0, None)
+    if lam.sum() > 0 and X.shape[1] > 1:
+        q = lam[lam > 0] / lam.sum()
+        out["zipf_sym2"] = float(-np.sum(q * np.log(q)) / np.log(X.shape[1]))
+    return out

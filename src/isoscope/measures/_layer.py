@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -31,6 +31,11 @@ class LayerData:
         vectors. When None, the sample's distinct rows are used.
     frequency : ndarray of shape (n,), optional
         Corpus frequency of each sample row (aligned with ``sample``).
+    positions : ndarray of int of shape (n,), optional
+        Position in its sentence of each sample row (aligned with ``sample``; stores only).
+    row_info : callable, optional
+        ``row_info(rows)`` gives ``{"token": ..., "position": ...}`` arrays for row ids of the
+        source (stores only); used to name the rows behind the moments' per-dimension maxima.
     intra_X, intra_keys : optional
         Occurrences of the selected word types and their type codes.
     sentence_X, sentence_ids : optional
@@ -49,6 +54,8 @@ class LayerData:
     moments_evidence: str = "all tokens"
     distinct: np.ndarray | None = None
     frequency: np.ndarray | None = None
+    positions: np.ndarray | None = None
+    row_info: Callable[[np.ndarray], Mapping[str, Any]] | None = None
     intra_X: np.ndarray | None = None
     intra_keys: np.ndarray | None = None
     sentence_X: np.ndarray | None = None
@@ -74,6 +81,8 @@ class LayerData:
             return self.sentence_X is not None and self.sentence_ids is not None
         if need == "frequency":
             return self.frequency is not None
+        if need == "positions":
+            return self.positions is not None
         return True
 
     @cached_property

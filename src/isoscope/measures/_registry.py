@@ -30,7 +30,7 @@ EVIDENCE: tuple[str, ...] = ("all tokens", "sample", "distinct sample", "word ty
 
 #: What a measure group needs from the layer (checked before it runs).
 NEEDS: tuple[str, ...] = ("moments", "sample", "neighbors", "clusters", "words", "sentences",
-                          "frequency")
+                          "frequency", "positions")
 
 
 @dataclass(frozen=True)

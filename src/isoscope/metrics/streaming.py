@@ -2,8 +2,9 @@
 
 A layer far larger than memory is measured chunk by chunk; accumulators from different chunks
 (or machines) merge exactly (up to float64 rounding): mean and covariance with Chan et al.'s
-pairwise update, the sum of unit vectors (S_inter, rogue dimensions) and log Z(c) with a
-running log-sum-exp.
+pairwise update, the sum of unit vectors (S_inter, rogue dimensions), the per-dimension sum
+and maximum of absolute activations (outlier dimensions, massive activations) and log Z(c)
+with a running log-sum-exp.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def _check_chunk(chunk: Any, d: int | None) -> np.ndarray:
 class StreamingMoments:
     """Mergeable float64 accumulator of count, mean, scatter, sum of unit vectors and norms.
 
+    Per dimension it also keeps the sum of absolute values (``sum_abs_``) and the largest
+    absolute value (``max_abs_``) with the row it came from (``max_row_``) and its sign
+    (``max_value_``).
+
     Parameters
     ----------
     d : int, optional
@@ -71,12 +76,30 @@ class StreamingMoments:
         self.m2_ = np.zeros((d, d))
         self.sum_unit_ = np.zeros(d)
         self.sum_unit_sq_ = np.zeros(d)
+        self.sum_abs_ = np.zeros(d)
+        self.max_abs_ = np.full(d, -np.inf)
+        self.max_value_ = np.zeros(d)
+        self.max_row_ = np.full(d, -1, dtype=np.int64)
 
-    def update(self, chunk: Any) -> StreamingMoments:
-        """Add a chunk of rows (any float dtype); returns self."""
+    def update(self, chunk: Any, rows: Any = None) -> StreamingMoments:
+        """Add a chunk of rows (any float dtype); returns self.
+
+        Parameters
+        ----------
+        chunk : array-like of shape (m, d)
+        rows : array-like of int of shape (m,), optional
+            Row ids of the chunk, recorded with the per-dimension maxima (default: the
+            position of each row in the stream, counting from 0).
+        """
         X = _check_chunk(chunk, self.d)
         if X.shape[0] == 0:
             return self
+        if rows is None:
+            ids = np.arange(self.n, self.n + X.shape[0], dtype=np.int64)
+        else:
+            ids = np.asarray(rows, dtype=np.int64)
+            if ids.shape != (X.shape[0],):
+                raise InputError(f"rows has shape {ids.shape}, expected ({X.shape[0]},).")
         if self.n == 0:
             self._init(X.shape[1])
         other = StreamingMoments(X.shape[1])
@@ -92,6 +115,16 @@ class StreamingMoments:
         other.sum_unit_ = U.sum(axis=0)
         other.sum_unit_sq_ = (U * U).sum(axis=0)
         other.sum_norm_ = float(norms.sum())
+        A = np.abs(X)
+        other.sum_abs_ = A.sum(axis=0)
+        other.max_abs_ = A.max(axis=0)
+        # The row of a maximum is needed only where this chunk beats what was seen before.
+        cols = np.flatnonzero(other.max_abs_ > self.max_abs_) if self.n else np.arange(X.shape[1])
+        arg = A[:, cols].argmax(axis=0) if cols.size < X.shape[1] else A.argmax(axis=0)
+        other.max_value_ = np.zeros(X.shape[1])
+        other.max_value_[cols] = X[arg, cols]
+        other.max_row_ = np.full(X.shape[1], -1, dtype=np.int64)
+        other.max_row_[cols] = ids[arg]
         return self.merge(other)
 
     def merge(self, other: StreamingMoments) -> StreamingMoments:
@@ -105,6 +138,10 @@ class StreamingMoments:
             self.sum_unit_ = other.sum_unit_.copy()
             self.sum_unit_sq_ = other.sum_unit_sq_.copy()
             self.sum_norm_ = other.sum_norm_
+            self.sum_abs_ = other.sum_abs_.copy()
+            self.max_abs_ = other.max_abs_.copy()
+            self.max_value_ = other.max_value_.copy()
+            self.max_row_ = other.max_row_.copy()
             return self
         if other.d != self.d:
             raise InputError(f"Cannot merge accumulators of dimension {self.d} and {other.d}.")
@@ -117,6 +154,11 @@ class StreamingMoments:
         self.sum_unit_ += other.sum_unit_
         self.sum_unit_sq_ += other.sum_unit_sq_
         self.sum_norm_ += other.sum_norm_
+        self.sum_abs_ += other.sum_abs_
+        take = other.max_abs_ > self.max_abs_  # ties keep the row seen first
+        self.max_abs_ = np.where(take, other.max_abs_, self.max_abs_)
+        self.max_value_ = np.where(take, other.max_value_, self.max_value_)
+        self.max_row_ = np.where(take, other.max_row_, self.max_row_)
         return self
 
     def _need(self, k: int = 2) -> None:
@@ -158,6 +200,24 @@ class StreamingMoments:
         """Mean Euclidean norm of the rows."""
         self._need(1)
         return self.sum_norm_ / self.n
+
+    def mean_abs(self) -> np.ndarray:
+        """Per-dimension mean absolute value ``(1/n) sum_i |x_ij|``."""
+        self._need(1)
+        return self.sum_abs_ / self.n
+
+    def max_abs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-dimension largest absolute value, its signed value and the row it came from.
+
+        Returns
+        -------
+        max_abs, value : ndarray of shape (d,), float64
+        row : ndarray of shape (d,), int64
+            The ids given to :meth:`update` (stream positions by default); the first row
+            seen wins a tie.
+        """
+        self._need(1)
+        return self.max_abs_.copy(), self.max_value_.copy(), self.max_row_.copy()
 
     def isoscore(self) -> float:
         """IsoScore of the accumulated covariance."""

@@ -267,3 +267,28 @@ def test_tokenizer_that_names_its_own_code_is_refused(tiny_bert, corpus_file, tm
     del config["auto_map"]
     config_file.write_text(json.dumps(config))
     assert load_encoder(str(folder)).hidden_size == 32
+
+
+# ------------------------------------------------------------------------------ results files
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"settings": "abc"}, r"is damaged \('settings' is a string, not an object\)"),
+        ({"timings": [1]}, r"is damaged \('timings' is an array, not an object\)"),
+        ({"source": 3}, r"is damaged \('source' is a number, not an object\)"),
+        ({"layers": [{"layer": 0, "s_inter": "abc"}]}, r"is damaged \(layer 0's 's_inter' is 'abc', not a number\)"),
+        ({"layers": [{"layer": 0, "isoscore": True}]}, r"layer 0's 'isoscore' is True, not a number"),
+    ],
+)
+def test_results_with_wrong_types_are_refused_before_a_report(tmp_path, one_sentence, change, message) -> None:
+    from isoscope.analysis import RESULTS_SCHEMA_VERSION, check_schema
+
+    doc = {"schema_version": RESULTS_SCHEMA_VERSION, "source": {}, "settings": {}, "timings": {},
+           "layers": [{"layer": 0, "s_inter": 0.5}]}
+    assert check_schema(doc) is doc
+    with pytest.raises(InputError, match=message):
+        check_schema({**doc, **change})
+    file = tmp_path / "results.json"
+    file.write_text(json.dumps({**doc, **change}))
+    one_sentence(runner.invoke(app, ["report", str(file), "--out", str(tmp_path / "r.html")]), message)
+    assert not (tmp_path / "r.html").exists()

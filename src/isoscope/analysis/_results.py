@@ -35,6 +35,22 @@ def check_schema(data: Any, where: str = "results.json") -> dict[str, Any]:
             f"({_version()}) reads version {RESULTS_SCHEMA_VERSION}; re-run the analysis with "
             "this version."
         )
+    for key, kind in (("source", dict), ("settings", dict), ("measures", dict), ("timings", dict),
+                      ("transforms", list)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            found = {str: "a string", bool: "true/false", int: "a number", float: "a number",
+                     list: "an array", dict: "an object"}.get(type(data[key]), type(data[key]).__name__)
+            want = "an object" if kind is dict else "an array"
+            raise InputError(f"{where} is damaged ('{key}' is {found}, not {want}).")
+    from isoscope.measures import REGISTRY
+
+    for entry in data["layers"]:
+        for key in REGISTRY.scalar_keys():
+            value = entry.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise InputError(
+                    f"{where} is damaged (layer {entry['layer']}'s {key!r} is {value!r:.40}, not a number)."
+                )
     return data
 
 

@@ -57,6 +57,9 @@ def analyze_command(
     progress: bool = typer.Option(
         None, "--progress/--no-progress", help="Show a progress bar per layer."
     ),
+    verify: bool = typer.Option(
+        False, "--verify", help="Re-read the whole store against its checksums before measuring."
+    ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""
     from isoscope._validation import check_output_file, parse_layers
@@ -64,6 +67,13 @@ def analyze_command(
     chosen = parse_layers(layers)
     if out is not None:
         check_output_file(out)
+    if verify:
+        from isoscope.errors import InputError
+        from isoscope.store import EmbeddingStore
+
+        if not source.is_dir():
+            raise InputError(f"--verify checks a store folder, and {source} is not one.")
+        EmbeddingStore(source).verify()
     from isoscope.metrics import analyze
 
     result = analyze(

@@ -14,6 +14,7 @@ Every error is an :class:`~isoscope.errors.InputError` in one sentence naming th
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections import Counter
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from isoscope.errors import InputError
-from isoscope.evaluate._loaders import _bad, _existing_file, _lines
+from isoscope.evaluate._loaders import _bad, _existing_file, _lines, read_text
 from isoscope.evaluate._tasks import Classification, LabelledSplit
 
 PathLike = str | os.PathLike[str]
@@ -175,23 +176,21 @@ def _finish(task: str, dataset: str, path: Path, train: LabelledSplit, validatio
 # --------------------------------------------------------------------------------------- tables
 def _read_rows(path: Path, delimiter: str | None, quoting: Literal[0, 1, 2, 3]) -> tuple[str, list[tuple[int, list[str]]]]:
     """Non-empty rows of a delimited file with their 1-based line numbers, and the delimiter used."""
+    text = read_text(path)
     if delimiter is None:
-        first = next((line for _, line in _lines(path) if line.strip()), "")
+        first = next((line for line in io.StringIO(text, newline="") if line.strip()), "")
         tabbed = path.suffix.lower() in {".tsv", ".tab"} or "\t" in first
         delimiter = "\t" if tabbed else ","
     rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    start = 1
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter, quoting=quoting)
-            start = 1
-            for fields in reader:
-                if any(f.strip() for f in fields):
-                    rows.append((start, fields))
-                start = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                rows.append((start, fields))
+            start = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"{path} is not a readable delimited file ({exc}).") from None
+        raise _bad(path, reader.line_num, f"not a readable delimited row ({exc})") from None
     return delimiter, rows
 
 

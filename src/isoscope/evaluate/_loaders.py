@@ -2,12 +2,14 @@
 
 Every loader reads a path the user gives and returns a :class:`SentencePairs`, :class:`WordPairs`
 or :class:`Analogies`. Errors are :class:`~isoscope.errors.InputError` with one sentence naming the
-file and the 1-based line number.
+file and the 1-based line number. A task file larger than :data:`MAX_TASK_BYTES` (256 MiB;
+``$ISOSCOPE_MAX_TASK_BYTES`` overrides it) is refused before it is read.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._validation import read_bounded
 from isoscope.errors import InputError
 from isoscope.evaluate._tasks import Analogies, SentencePairs, Task, WordPairs
 
@@ -50,14 +53,25 @@ def _existing_file(path: PathLike, what: str) -> Path:
     return p
 
 
+#: Largest task file (bytes) a loader reads; ``$ISOSCOPE_MAX_TASK_BYTES`` overrides it.
+MAX_TASK_BYTES = 256 * 2**20
+MAX_TASK_BYTES_ENV = "ISOSCOPE_MAX_TASK_BYTES"
+
+
+def read_text(path: Path) -> str:
+    """A task file's text: bounded by :data:`MAX_TASK_BYTES`, undecodable bytes named by line."""
+    raw = read_bounded(path, "task", default=MAX_TASK_BYTES, env=MAX_TASK_BYTES_ENV)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at line {line}, byte {exc.start}).") from None
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line without its newline); undecodable bytes are an error."""
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            for i, line in enumerate(fh, start=1):
-                yield i, line.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    for i, line in enumerate(io.StringIO(read_text(path), newline=""), start=1):
+        yield i, line.rstrip("\r\n")
 
 
 def _score(
@@ -291,7 +305,12 @@ def load_pairs(path: PathLike, delimiter: str | None = None) -> SentencePairs:
     if delimiter is None:
         tabbed = p.suffix.lower() in {".tsv", ".tab"} or "\t" in rows[0][1]
         delimiter = "\t" if tabbed else ","
-    parsed = [(line_no, next(csv.reader([line], delimiter=delimiter))) for line_no, line in rows]
+    parsed = []
+    for line_no, line in rows:
+        try:
+            parsed.append((line_no, next(csv.reader([line], delimiter=delimiter))))
+        except csv.Error as exc:
+            raise _bad(p, line_no, f"not a readable {delimiter!r}-separated row ({exc})") from None
     header = [f.strip().lower() for f in parsed[0][1]]
 
     def find(names: tuple[str, ...]) -> int | None:

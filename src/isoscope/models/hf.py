@@ -505,6 +505,31 @@ _TOKENIZER_FILES = (
 )
 
 
+def _refuse_tokenizer_code(folder: Path, source: str) -> None:
+    """Refuse a folder whose ``tokenizer_config.json`` names tokenizer code (``auto_map``).
+
+    Without ``trust_remote_code`` transformers does not import those Python files but silently
+    loads a built-in tokenizer class instead, which need not be the tokenizer the folder names;
+    so the folder is refused without the flag, before transformers reads it.
+    """
+    from isoscope._jsonio import read_json
+    from isoscope.errors import InputError
+
+    path = folder / "tokenizer_config.json"
+    if not path.is_file():
+        return
+    try:
+        config = read_json(path, "tokenizer configuration")
+    except InputError as exc:
+        raise ModelNotAvailableError(str(exc)) from None
+    auto_map = config.get("auto_map") if isinstance(config, dict) else None
+    if auto_map:
+        raise ModelNotAvailableError(
+            f"Model {source!r} ships its own tokenizer code (auto_map in tokenizer_config.json), which "
+            "isoscope runs only with --trust-remote-code (trust_remote_code=True); check that code first."
+        )
+
+
 def load_hf(
     path_or_name: str | os.PathLike[str],
     *,
@@ -566,6 +591,8 @@ def _load_hf(
             raise ModelNotAvailableError(
                 f"Model folder {source} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...)."
             )
+        if not trust_remote_code:
+            _refuse_tokenizer_code(local, source)
         source = str(local)
     extra: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if gguf_file:

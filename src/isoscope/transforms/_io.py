@@ -12,7 +12,9 @@ from isoscope.errors import InputError
 from isoscope.transforms._base import IsotropyTransform
 
 _FORMAT = "isoscope-transform"
+#: Format version written in every saved repair; :func:`load_transform` reads only these.
 _FORMAT_VERSION = 1
+_READABLE_VERSIONS = (1,)
 _META_KEY = "isoscope_transform"
 
 
@@ -44,6 +46,28 @@ def _from_json(value: Any) -> Any:
     return value
 
 
+def _isoscope_version() -> str:
+    from isoscope import __version__
+
+    return __version__
+
+
+def _check_version(path: Path, header: dict[str, Any]) -> None:
+    """Refuse, in one sentence, a repair file of a format version this isoscope cannot read."""
+    version = header.get("format_version")
+    if version is None:
+        raise InputError(f"{path} records no format_version, so it is not a transform file isoscope wrote.")
+    if isinstance(version, int) and not isinstance(version, bool) and version in _READABLE_VERSIONS:
+        return
+    writer = header.get("isoscope_version")
+    by = f"; it was written by isoscope {writer}" if isinstance(writer, str) and writer else ""
+    readable = ", ".join(str(v) for v in _READABLE_VERSIONS)
+    raise InputError(
+        f"{path} is a transform file of format version {version!r}, which isoscope {_isoscope_version()} "
+        f"cannot read (it reads {readable}){by}."
+    )
+
+
 def save_transform(est: IsotropyTransform, path: str | Path) -> Path:
     """Save a fitted repair to ``path`` (a ``.safetensors`` file).
 
@@ -73,6 +97,7 @@ def save_transform(est: IsotropyTransform, path: str | Path) -> Path:
     header = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
+        "isoscope_version": _isoscope_version(),
         "class": type(est).__name__,
         "params": _jsonable(est.get_params()),
         "attributes": _jsonable({name: getattr(est, name) for name in est._json_attrs}),
@@ -107,6 +132,12 @@ def load_transform(path: str | Path) -> IsotropyTransform:
     -------
     IsotropyTransform
         The fitted estimator; ``fit_info_`` says what it was fitted on.
+
+    Raises
+    ------
+    InputError
+        One sentence when the file is missing, not a transform, of another format version
+        (naming the isoscope that wrote it) or damaged.
     """
     from safetensors import safe_open
 
@@ -120,10 +151,16 @@ def load_transform(path: str | Path) -> IsotropyTransform:
         header = json.loads(meta) if meta else None
     except Exception as exc:  # safetensors raises several private error types
         raise InputError(f"{path} is not a readable safetensors transform file ({exc}).") from None
-    if not header or header.get("format") != _FORMAT:
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise InputError(f"{path} is a safetensors file but not an isoscope transform.")
-    if header.get("format_version", 0) > _FORMAT_VERSION:
-        raise InputError(f"{path} was written by a newer isoscope; upgrade to load it.")
+    _check_version(path, header)
+    try:
+        return _build(path, header, arrays)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"The header of the transform file {path} is damaged ({type(exc).__name__}: {exc}).") from None
+
+
+def _build(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> IsotropyTransform:
     cls = _classes().get(header["class"])
     if cls is None:
         raise InputError(f"{path} holds an unknown transform class {header['class']!r}.")

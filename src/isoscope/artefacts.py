@@ -100,6 +100,40 @@ class TokenCloud:
         """Number of points shown."""
         return int(self.coords.shape[0])
 
+    @classmethod
+    def project(
+        cls, X: np.ndarray, rows: np.ndarray, *, n_components: int, seed: int, **fields: Any
+    ) -> TokenCloud:
+        """Project the vectors ``X`` on their first principal components as a cloud.
+
+        Parameters
+        ----------
+        X : numpy.ndarray of shape (n, d)
+            The shown points' vectors.
+        rows : numpy.ndarray of shape (n,)
+            Row id of each point.
+        n_components : int
+            2 or 3 (see :func:`pca_projection`).
+        seed : int
+            Seed of the subsample, and of the PCA solver.
+        **fields
+            The other attributes (``log_freq``, ``labels``, ``layer``, ``n_total``, ...).
+
+        Returns
+        -------
+        TokenCloud
+        """
+        coords, ratio, mean, comps = pca_projection(X, n_components, seed)
+        return cls(
+            coords=coords,
+            explained_variance_ratio=ratio,
+            seed=seed,
+            rows=np.asarray(rows, dtype=np.int64),
+            pca_mean=mean,
+            pca_components=comps,
+            **fields,
+        )
+
 
 @dataclass
 class Artefacts:
@@ -240,22 +274,19 @@ def _cloud_of_rows(
     )
     if transform is not None:
         X = np.asarray(transform.transform(X), dtype=np.float64)
-    coords, ratio, mean, comps = pca_projection(X, n_components, seed)
     freq, label, labels = token_info(store, rows, frequency)
     manifest = getattr(store, "manifest", {}) or {}
-    return TokenCloud(
-        coords=coords,
+    return TokenCloud.project(
+        X,
+        rows,
+        n_components=n_components,
+        seed=int(seed),
         log_freq=freq,
         labels=labels,
-        explained_variance_ratio=ratio,
         layer=int(layer),
-        seed=int(seed),
         n_total=int(store.n_tokens),
         freq_label=label,
         title=str(manifest.get("model", "")),
-        rows=np.asarray(rows, dtype=np.int64),
-        pca_mean=mean,
-        pca_components=comps,
     )
 
 

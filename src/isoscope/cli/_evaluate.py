@@ -86,12 +86,9 @@ def evaluate_command(
         from isoscope._validation import check_output_file
 
         check_output_file(out)
-    tasks = []
-    for item in task:
-        name, eq, path = item.partition("=")
-        if not eq or not name.strip() or not path.strip():
-            raise InputError(f"--task takes NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
-        tasks.append((name.strip(), path.strip()))
+    from isoscope._validation import parse_tasks
+
+    tasks = parse_tasks(task)
     from isoscope.evaluate import evaluate
     from isoscope.evaluate._run import _load_model
 

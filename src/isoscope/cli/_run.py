@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from isoscope._validation import parse_tasks
 from isoscope.cli.app import app, echo, progress_enabled, user_errors
 from isoscope.errors import InputError
 from isoscope.pipeline import RESULTS, STORE, resolve_layer
@@ -26,17 +27,6 @@ def slug(text: str) -> str:
     name = Path(text.rstrip("/\\")).name if os.sep in text and Path(text).exists() else text
     s = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
     return s or "model"
-
-
-def parse_tasks(items: list[str]) -> list[tuple[str, str]]:
-    """``NAME=PATH`` items (as for ``isoscope evaluate``)."""
-    tasks = []
-    for item in items:
-        name, eq, path = item.partition("=")
-        if not eq or not name.strip() or not path.strip():
-            raise InputError(f"--task takes NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
-        tasks.append((name.strip(), path.strip()))
-    return tasks
 
 
 def parse_transforms(items: list[str]) -> list[str]:

@@ -121,25 +121,7 @@ def write_json(
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically and return the path.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file to write; its folder must exist.
-    text : str
-        The whole content.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    OSError
-        The folder is missing or the disk refused the write.
-    """
+    """Write ``text`` (UTF-8) to ``path`` atomically with :func:`write_atomic`; return ``path``."""
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from isoscope._jsonio import read_json, write_json
+from isoscope._jsonio import clean_json, read_json, write_json
 from isoscope.errors import InputError
 from isoscope.findings._plan import (
     LEARN_ON,
@@ -98,7 +98,7 @@ class ModelRun:
         data["stamp"] = stamp
         data["seconds"] = round(time.perf_counter() - t0, 1)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, data, indent=1)
+        write_json(path, clean_json(data), indent=1)
         self.log(f"  {name}: {data['seconds']:.0f} s")
         return read_json(path, "findings step")
 

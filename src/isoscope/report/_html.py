@@ -300,12 +300,14 @@ class _Builder:
             self.fig_dir.mkdir(parents=True, exist_ok=True)
             for fmt in self.formats:
                 path = self.fig_dir / f"{name}.{fmt}"
-                if fmt == "png":
-                    write_atomic(path, lambda p: p.write_bytes(png))
-                else:
-                    write_atomic(
-                        path, lambda p, fmt=fmt: fig.savefig(p, format=fmt, facecolor="white")
-                    )
+
+                def save(p: Path, fmt: str = fmt) -> None:
+                    if fmt == "png":
+                        p.write_bytes(png)  # the bytes already drawn for the page
+                    else:
+                        fig.savefig(p, format=fmt, facecolor="white")
+
+                write_atomic(path, save)
                 self.figure_files.append(path)
             w, h = fig.get_size_inches()
         finally:

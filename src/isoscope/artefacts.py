@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._jsonio import clean_json, read_json, write_json
 from isoscope._validation import check_vectors
 from isoscope.errors import InputError, IsoscopeError
 
@@ -886,7 +887,7 @@ def save_artefacts(
         else:
             index["trajectories"] = None
         index["notes"] = notes
-        (tmp / INDEX).write_text(json.dumps(index, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(tmp / INDEX, clean_json(index))
         old = None
         if final.exists():
             old = run / f".{FOLDER}-old-{os.getpid()}"
@@ -1026,16 +1027,15 @@ def load_artefacts(
             ]
         )
     try:
-        index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+        index = read_json(folder / INDEX, "artefacts index")
         if not isinstance(index, dict) or index.get("format") != FORMAT:
-            raise ValueError("not an isoscope artefacts index")
-    except (OSError, ValueError) as exc:
+            raise InputError(
+                f"The artefacts index {folder / INDEX} is not an isoscope artefacts index."
+            )
+    except InputError as exc:
         return Artefacts(
             path=folder,
-            notes=[
-                f"The artefacts index {folder / INDEX} is unreadable ({exc}); token clouds, "
-                "repair views and word trajectories are not drawn."
-            ],
+            notes=[f"{exc} Token clouds, repair views and word trajectories are not drawn."],
         )
     try:
         return _read_index(folder, index, results)

@@ -1,8 +1,9 @@
-"""The one JSON writer, cleaner and reader of isoscope.
+"""The one atomic file writer and the one JSON writer, cleaner and reader of isoscope.
 
-* :func:`write_json` writes atomically: a uniquely named temporary file in the target's
-  folder, ``fsync``, then :func:`os.replace`; the temporary file is removed on any failure, so
-  a reader sees either the old file or the whole new one, never a partial file.
+* :func:`write_atomic` writes any file atomically: a uniquely named temporary file in the
+  target's folder, ``fsync``, then :func:`os.replace`; the temporary file is removed on any
+  failure, so a reader sees either the old file or the whole new one, never a partial file.
+  :func:`write_text_atomic` and :func:`write_json` write text and JSON through it.
 * :func:`clean_json` turns numpy scalars and arrays, ``Path`` objects and NaN/Inf into what
   standard JSON can hold.
 * :func:`read_json` and :func:`parse_json` turn unreadable, invalid, oversized or too deeply
@@ -16,6 +17,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +115,54 @@ def write_json(
     OSError
         The folder is missing or the disk refused the write.
     """
-    path = Path(path)
     text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii,
                       allow_nan=False) + "\n"
+    return write_text_atomic(path, text)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically with :func:`write_atomic`; return ``path``."""
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it onto ``path``.
+
+    The temporary file is uniquely named in ``path``'s folder, flushed to disk after ``write``
+    returns, given the mode an ordinary write would give it and moved over ``path`` with
+    :func:`os.replace`. On any failure (a full disk, an interrupt, an error in ``write``) it is
+    removed and ``path`` keeps its previous content, or stays absent.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder must exist.
+    write : callable
+        Writes the whole content to the path it is given (it may replace the empty file there),
+        e.g. ``lambda p: fig.savefig(p, format="png")``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        The folder is missing or the disk refused the write; whatever ``write`` raises.
+    """
+    path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write(Path(tmp_name))
+        fd = os.open(tmp_name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
             # mkstemp makes the file private (0600); give it the mode an ordinary write would.
-            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)
+            os.fchmod(fd, 0o666 & ~_UMASK)
+        finally:
+            os.close(fd)
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):

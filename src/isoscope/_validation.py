@@ -1,9 +1,11 @@
-"""Shared input checks: arrays of vectors, seeds, layer lists, output paths and bounded reads."""
+"""Shared input checks: arrays of vectors, seeds, layer lists, ``NAME=PATH`` tasks, output paths
+and bounded reads."""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +168,54 @@ def parse_layers(
         except ValueError:
             raise InputError(f"Cannot read layers {text!r} given to {option}; {usage}.") from None
     return list(dict.fromkeys(out))
+
+
+def parse_name_path(
+    item: str, *, what: str = "--task takes", example: str = "stsb=sts-test.csv"
+) -> tuple[str, str]:
+    """Split one ``NAME=PATH`` item (an evaluation task) into its stripped name and path.
+
+    Parameters
+    ----------
+    item : str
+        For example ``"stsb=data/sts-test.csv"``; the path may itself hold ``=``.
+    what : str
+        The start of the error message (the option, or ``"A task is given as"``).
+    example : str
+        An example of the form, for the error message.
+
+    Returns
+    -------
+    tuple of str
+        ``(name, path)``.
+
+    Raises
+    ------
+    InputError
+        The item has no ``=``, or nothing on one side of it.
+    """
+    name, eq, path = item.partition("=")
+    if not eq or not name.strip() or not path.strip():
+        raise InputError(f"{what} NAME=PATH (e.g. {example}), got {item!r}.")
+    return name.strip(), path.strip()
+
+
+def parse_tasks(items: Iterable[str], *, option: str = "--task") -> list[tuple[str, str]]:
+    """Split repeated ``NAME=PATH`` option values (``--task``) with :func:`parse_name_path`.
+
+    Parameters
+    ----------
+    items : iterable of str
+        The option's values.
+    option : str
+        Name used in error messages.
+
+    Returns
+    -------
+    list of tuple of str
+        ``(name, path)`` per item, in order.
+    """
+    return [parse_name_path(item, what=f"{option} takes") for item in items]
 
 
 def check_output_file(path: str | os.PathLike[str], *, option: str = "--out") -> Path:

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._jsonio import clean_json, read_json, write_json
 from isoscope._validation import check_vectors
 from isoscope.errors import InputError, IsoscopeError
 
@@ -99,6 +100,40 @@ class TokenCloud:
     def n(self) -> int:
         """Number of points shown."""
         return int(self.coords.shape[0])
+
+    @classmethod
+    def project(
+        cls, X: np.ndarray, rows: np.ndarray, *, n_components: int, seed: int, **fields: Any
+    ) -> TokenCloud:
+        """Project the vectors ``X`` on their first principal components as a cloud.
+
+        Parameters
+        ----------
+        X : numpy.ndarray of shape (n, d)
+            The shown points' vectors.
+        rows : numpy.ndarray of shape (n,)
+            Row id of each point.
+        n_components : int
+            2 or 3 (see :func:`pca_projection`).
+        seed : int
+            Seed of the subsample, and of the PCA solver.
+        **fields
+            The other attributes (``log_freq``, ``labels``, ``layer``, ``n_total``, ...).
+
+        Returns
+        -------
+        TokenCloud
+        """
+        coords, ratio, mean, comps = pca_projection(X, n_components, seed)
+        return cls(
+            coords=coords,
+            explained_variance_ratio=ratio,
+            seed=seed,
+            rows=np.asarray(rows, dtype=np.int64),
+            pca_mean=mean,
+            pca_components=comps,
+            **fields,
+        )
 
 
 @dataclass
@@ -240,22 +275,19 @@ def _cloud_of_rows(
     )
     if transform is not None:
         X = np.asarray(transform.transform(X), dtype=np.float64)
-    coords, ratio, mean, comps = pca_projection(X, n_components, seed)
     freq, label, labels = token_info(store, rows, frequency)
     manifest = getattr(store, "manifest", {}) or {}
-    return TokenCloud(
-        coords=coords,
+    return TokenCloud.project(
+        X,
+        rows,
+        n_components=n_components,
+        seed=int(seed),
         log_freq=freq,
         labels=labels,
-        explained_variance_ratio=ratio,
         layer=int(layer),
-        seed=int(seed),
         n_total=int(store.n_tokens),
         freq_label=label,
         title=str(manifest.get("model", "")),
-        rows=np.asarray(rows, dtype=np.int64),
-        pca_mean=mean,
-        pca_components=comps,
     )
 
 
@@ -855,7 +887,7 @@ def save_artefacts(
         else:
             index["trajectories"] = None
         index["notes"] = notes
-        (tmp / INDEX).write_text(json.dumps(index, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(tmp / INDEX, clean_json(index))
         old = None
         if final.exists():
             old = run / f".{FOLDER}-old-{os.getpid()}"
@@ -995,16 +1027,15 @@ def load_artefacts(
             ]
         )
     try:
-        index = json.loads((folder / INDEX).read_text(encoding="utf-8"))
+        index = read_json(folder / INDEX, "artefacts index")
         if not isinstance(index, dict) or index.get("format") != FORMAT:
-            raise ValueError("not an isoscope artefacts index")
-    except (OSError, ValueError) as exc:
+            raise InputError(
+                f"The artefacts index {folder / INDEX} is not an isoscope artefacts index."
+            )
+    except InputError as exc:
         return Artefacts(
             path=folder,
-            notes=[
-                f"The artefacts index {folder / INDEX} is unreadable ({exc}); token clouds, "
-                "repair views and word trajectories are not drawn."
-            ],
+            notes=[f"{exc} Token clouds, repair views and word trajectories are not drawn."],
         )
     try:
         return _read_index(folder, index, results)

@@ -279,3 +279,15 @@ def test_a_corrupt_cache_entry_does_not_change_the_score(tmp_path, fake_encoder)
     for entry in _entries(tmp_path):
         _lie_shuffled(entry)
     assert evaluate(fake_encoder, [task], cache=tmp_path).records[0]["spearman"] == pytest.approx(want)
+
+
+def test_input_embeddings_of_a_model_without_them_is_one_sentence():
+    # Before: AttributeError ("'object' object has no attribute 'get_input_embeddings'").
+    from types import SimpleNamespace
+
+    from isoscope.errors import InputError
+    from isoscope.models.static import input_embeddings
+
+    encoder = SimpleNamespace(model=object(), tokenizer=object(), name="x")
+    with pytest.raises(InputError, match=r"^Input embeddings need a transformer encoder; this model has none\.$"):
+        input_embeddings(encoder)

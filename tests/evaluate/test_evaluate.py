@@ -50,6 +50,16 @@ def test_parse_transforms():
     assert parse_transforms(None) == ["none"]
 
 
+def test_tasks_given_as_strings_use_the_one_name_path_parser(fake_encoder, stsb):
+    # Before: " stsb = PATH" kept its spaces (" PATH" does not exist) and "stsb=" went on to
+    # load the path "" instead of failing on the form.
+    res = evaluate(fake_encoder, [f" stsb = {stsb}"], cache=False)
+    assert [r["task"] for r in res.records] == ["stsb"]
+    for bad in ("stsb", "stsb=", "=x.csv"):
+        with pytest.raises(InputError, match=r"^A task is given as NAME=PATH \(e\.g\. stsb="):
+            evaluate(fake_encoder, [bad], cache=False)
+
+
 def test_baseline_matches_direct_computation(fake_encoder, stsb):
     res = evaluate(fake_encoder, {"stsb": stsb}, cache=False)
     (row,) = res.records

@@ -197,7 +197,7 @@ def test_missing_damaged_or_foreign_artefacts_leave_panels_out_with_a_note(analy
     res = runner.invoke(app, ["report", str(run)])
     assert res.exit_code == 0, res.output
     html = (run / "report.html").read_text()
-    assert "is unreadable" in html and 'id="clouds"' not in html and 'id="repairs-0"' in html
+    assert "is not valid JSON" in html and 'id="clouds"' not in html and 'id="repairs-0"' in html
     shutil.rmtree(folder)
     res = runner.invoke(app, ["report", str(run / "results.json")])
     assert res.exit_code == 0 and "Traceback" not in res.output

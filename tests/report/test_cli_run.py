@@ -8,9 +8,10 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
+from isoscope._validation import parse_tasks
 from isoscope.cli import app
 from isoscope.cli._report import load_results
-from isoscope.cli._run import parse_tasks, resolve_layer, slug
+from isoscope.cli._run import resolve_layer, slug
 from isoscope.errors import InputError
 
 runner = CliRunner()

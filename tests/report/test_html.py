@@ -212,7 +212,7 @@ def test_a_full_disk_writing_the_page_removes_the_temporary_file(
     original = Path.write_text
 
     def full_disk(self, text, *args, **kwargs):
-        if self.name.endswith(".html.tmp"):
+        if self.name.startswith(".report.html.") and self.name.endswith(".tmp"):
             original(self, text[:100], *args, **kwargs)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
         return original(self, text, *args, **kwargs)

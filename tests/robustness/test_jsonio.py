@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 import isoscope._jsonio as jsonio
-from isoscope._jsonio import MAX_DEPTH, clean_json, parse_json, read_json, write_json
+from isoscope._jsonio import (
+    MAX_DEPTH,
+    clean_json,
+    parse_json,
+    read_json,
+    write_atomic,
+    write_json,
+    write_text_atomic,
+)
 from isoscope.corpora import load_corpus
 from isoscope.errors import InputError, StoreError
 
@@ -86,6 +94,31 @@ def test_two_writers_use_different_temporary_files(tmp_path, monkeypatch) -> Non
     write_json(path, {"writer": 1})
     assert len(set(seen)) == 2 and all(n.startswith(".r.json.") for n in seen)
     assert json.loads(path.read_text()) == {"writer": 1}
+
+
+def test_write_text_atomic_and_write_atomic(tmp_path) -> None:
+    path = tmp_path / "page.html"
+    assert write_text_atomic(path, "<p>é</p>") == path
+    assert path.read_text(encoding="utf-8") == "<p>é</p>"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~jsonio._UMASK
+    blob = tmp_path / "fig.png"
+    write_atomic(blob, lambda p: p.write_bytes(b"\x89PNG"))
+    assert blob.read_bytes() == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "page.html"]
+
+
+def test_write_atomic_failure_in_the_writer_keeps_the_old_file(tmp_path) -> None:
+    path = tmp_path / "fig.png"
+    path.write_bytes(b"old")
+
+    def half_written(p: Path) -> None:
+        p.write_bytes(b"ne")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(path, half_written)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]
 
 
 @pytest.mark.parametrize(

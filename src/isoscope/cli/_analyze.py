@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
+from isoscope.cli.app import (
+    app,
+    drop_position_zero_option,
+    echo,
+    progress_enabled,
+    progress_option,
+    seed_option,
+    transductive_option,
+    user_errors,
+)
 
 
 @app.command("analyze")
@@ -19,9 +28,7 @@ def analyze_command(
     sample: int = typer.Option(
         10000, "--sample", "-n", help="Seeded sample of tokens per layer (0: all)."
     ),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed of the sample, k-means and subsamples; " + SEED_HELP
-    ),
+    seed: int = seed_option("the sample, k-means and subsamples"),
     out: Path = typer.Option(None, "--out", "-o", help="Write results JSON here."),
     lid_k: int = typer.Option(20, "--lid-k", help="Neighbours for the LID estimate."),
     lid_metric: str = typer.Option("euclidean", "--lid-metric", help="euclidean or cosine."),
@@ -38,25 +45,15 @@ def analyze_command(
     include_special: bool = typer.Option(
         False, "--include-special", help="Measure special tokens too."
     ),
-    drop_position_zero: bool = typer.Option(
-        False,
-        "--drop-position-zero",
-        help="Leave out position 0 (massive activations in causal LMs).",
-    ),
+    drop_position_zero: bool = drop_position_zero_option("the measures"),
     transform: list[str] = typer.Option(
         None, "--transform", "-t", help="Repair to evaluate, e.g. abtt:n_components=3 (repeatable)."
     ),
-    transductive: bool = typer.Option(
-        False,
-        "--transductive",
-        help="Fit repairs on the measured sample itself (default: a disjoint one).",
-    ),
+    transductive: bool = transductive_option("the measured sample", "default: a disjoint one"),
     threads: int = typer.Option(
         None, "--threads", help="Limit BLAS/OpenMP/faiss threads (helps on a busy shared CPU)."
     ),
-    progress: bool = typer.Option(
-        None, "--progress/--no-progress", help="Show a progress bar per layer."
-    ),
+    progress: bool = progress_option(),
     verify: bool = typer.Option(
         False, "--verify", help="Re-read the whole store against its checksums before measuring."
     ),

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
+from isoscope.cli.app import (
+    app,
+    drop_position_zero_option,
+    echo,
+    progress_enabled,
+    seed_option,
+    transductive_option,
+    user_errors,
+)
 from isoscope.errors import InputError
 
 
@@ -41,9 +49,7 @@ def evaluate_command(
     exclude_special: bool = typer.Option(
         False, "--exclude-special", help="Drop special tokens from mean pooling (default: included, as sentence-transformers)."
     ),
-    drop_position_zero: bool = typer.Option(
-        False, "--drop-position-zero", help="Leave the first token out of pooling (causal models without BOS)."
-    ),
+    drop_position_zero: bool = drop_position_zero_option("pooling"),
     transform: list[str] = typer.Option(
         ["none"], "--transform", help="Repairs, comma-separated or repeated: none,center,abtt,cluster,learned,whiten,zipf,standardize."
     ),
@@ -52,7 +58,7 @@ def evaluate_command(
         None, "--fit-on", help="Sentences to fit repairs on (STS-B/SICK/pair file, KIND=PATH or plain text). "
         "Default: the STS-B train split for STS-B, SICK TRAIN rows for SICK."
     ),
-    transductive: bool = typer.Option(False, "--transductive", help="Fit repairs on the evaluation data itself (labelled)."),
+    transductive: bool = transductive_option("the evaluation data", "labelled"),
     word_vectors: str = typer.Option(
         "alone", "--word-vectors", help="Contextual word vectors: alone (word encoded on its own), input (input embeddings) or a store path."
     ),
@@ -66,7 +72,7 @@ def evaluate_command(
         None, "--max-train", help="Classification: a seeded sample of at most N training examples (recorded)."
     ),
     batch_size: int = typer.Option(64, help="Sentences per forward pass."),
-    seed: int = typer.Option(0, help="Seed for fit samples and seeded repairs; " + SEED_HELP),
+    seed: int = seed_option("fit samples and seeded repairs"),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Embedding cache folder (default $ISOSCOPE_CACHE/evaluate)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     device: str = typer.Option("cpu", help="Torch device for transformer models."),
@@ -86,12 +92,9 @@ def evaluate_command(
         from isoscope._validation import check_output_file
 
         check_output_file(out)
-    tasks = []
-    for item in task:
-        name, eq, path = item.partition("=")
-        if not eq or not name.strip() or not path.strip():
-            raise InputError(f"--task takes NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
-        tasks.append((name.strip(), path.strip()))
+    from isoscope._validation import parse_tasks
+
+    tasks = parse_tasks(task)
     from isoscope.evaluate import evaluate
     from isoscope.evaluate._run import _load_model
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import SEED_HELP, app, echo, progress_enabled, user_errors
+from isoscope.cli.app import app, echo, progress_enabled, progress_option, seed_option, user_errors
 
 
 @app.command("findings")
@@ -30,7 +30,7 @@ def findings_command(
         None, "--max-tokens", help="Tokens extracted per model and corpus (default 100,000; quick: 10,000; 0 = all)."
     ),
     sample: int = typer.Option(None, "--sample", help="Tokens measured per layer."),
-    seed: int = typer.Option(0, "--seed", help="Seed of every sample, k-means and fit; " + SEED_HELP),
+    seed: int = seed_option("every sample, k-means and fit"),
     work: Path = typer.Option(
         Path("runs/findings"), "--work", help="Folder for stores and per-step results (resumable)."
     ),
@@ -40,9 +40,7 @@ def findings_command(
     render_only: bool = typer.Option(
         False, "--render-only", help="Only redraw the page from results already in --work."
     ),
-    progress: bool = typer.Option(
-        None, "--progress/--no-progress", help="Progress bars (default: on a terminal)."
-    ),
+    progress: bool = progress_option(),
 ) -> None:
     """Run every bundled model over WikiText-2 and PTB, check the papers' seven claims,
     and write docs/findings.md with its figures.

@@ -9,11 +9,20 @@ from typing import Any
 
 import typer
 
-from isoscope.cli.app import app, echo, progress_enabled, user_errors
+from isoscope.cli.app import (
+    app,
+    drop_position_zero_option,
+    echo,
+    progress_enabled,
+    progress_option,
+    seed_option,
+    transductive_option,
+    user_errors,
+)
 from isoscope.errors import InputError
 from isoscope.pipeline import RESULTS, STORE, resolve_layer
 
-__all__ = ["RESULTS", "STORE", "parse_tasks", "resolve_layer", "run_model", "slug"]
+__all__ = ["RESULTS", "STORE", "resolve_layer", "run_model", "slug"]
 
 
 def log(message: str) -> None:
@@ -26,17 +35,6 @@ def slug(text: str) -> str:
     name = Path(text.rstrip("/\\")).name if os.sep in text and Path(text).exists() else text
     s = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
     return s or "model"
-
-
-def parse_tasks(items: list[str]) -> list[tuple[str, str]]:
-    """``NAME=PATH`` items (as for ``isoscope evaluate``)."""
-    tasks = []
-    for item in items:
-        name, eq, path = item.partition("=")
-        if not eq or not name.strip() or not path.strip():
-            raise InputError(f"--task takes NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
-        tasks.append((name.strip(), path.strip()))
-    return tasks
 
 
 def parse_transforms(items: list[str]) -> list[str]:
@@ -105,15 +103,9 @@ def run_command(
     sample: int = typer.Option(
         10_000, "--sample", help="Tokens measured per layer (seeded sample; 0 = all)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of every sample, k-means and fit."),
-    transductive: bool = typer.Option(
-        False, "--transductive", help="Fit repairs on the measured data itself."
-    ),
-    drop_position_zero: bool = typer.Option(
-        False,
-        "--drop-position-zero",
-        help="Leave the first position out (causal models without BOS).",
-    ),
+    seed: int = seed_option("every sample, k-means and fit"),
+    transductive: bool = transductive_option("the measured data"),
+    drop_position_zero: bool = drop_position_zero_option("the measures and pooling"),
     word: list[str] = typer.Option(
         [],
         "--word",
@@ -130,9 +122,7 @@ def run_command(
     out: Path = typer.Option(
         None, "--out", "-o", help="Run folder (default runs/MODEL, or runs/A-vs-B)."
     ),
-    progress: bool = typer.Option(
-        None, "--progress/--no-progress", help="Progress bars (default: on a terminal)."
-    ),
+    progress: bool = progress_option(),
 ) -> None:
     """Extract, measure every layer, repair, evaluate, and write report.html + results.json.
 
@@ -142,6 +132,8 @@ def run_command(
     models = list(dict.fromkeys(model))
     if max_tokens < 0 or sample < 0:
         raise InputError("--max-tokens and --sample must be positive (0 means all).")
+    from isoscope._validation import parse_tasks  # numpy: imported when the command runs
+
     tasks = parse_tasks(task)
     transforms = parse_transforms(transform)
     show = progress_enabled() if progress is None else progress

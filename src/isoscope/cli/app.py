@@ -32,6 +32,37 @@ F = TypeVar("F", bound=Callable[..., Any])
 SEED_HELP = "an integer in [0, 2**32-1]."
 
 
+# -- options shared by several commands (one definition each; the help names what they affect) --
+
+
+def seed_option(what: str) -> Any:
+    """``--seed`` (default 0): the seed of ``what``."""
+    return typer.Option(0, "--seed", help=f"Seed of {what}; " + SEED_HELP)
+
+
+def progress_option() -> Any:
+    """``--progress/--no-progress`` (default None: on a terminal, see :func:`progress_enabled`)."""
+    return typer.Option(
+        None, "--progress/--no-progress", help="Progress bars (default: on a terminal)."
+    )
+
+
+def drop_position_zero_option(where: str) -> Any:
+    """``--drop-position-zero``: leave the first token out of ``where``."""
+    return typer.Option(
+        False,
+        "--drop-position-zero",
+        help=f"Leave the first token out of {where} (its massive activations in causal models "
+        "without BOS).",
+    )
+
+
+def transductive_option(what: str, note: str = "") -> Any:
+    """``--transductive``: fit repairs on ``what`` itself (``note``: in parentheses after it)."""
+    after = f" ({note})" if note else ""
+    return typer.Option(False, "--transductive", help=f"Fit repairs on {what} itself{after}.")
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one sentence to stderr and exit with ``code``."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)

@@ -47,7 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from isoscope.errors import InputError
+from isoscope._jsonio import read_json, write_json
+from isoscope.errors import InputError, IsoscopeError
 
 POOLINGS = ("mean", "cls", "last", "first_last")
 _CACHE_VERSION = 2
@@ -376,8 +377,8 @@ class EmbeddingCache:
         if not meta_path.is_file():
             return None
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("key") != json.loads(json.dumps(key, default=str)):
+            meta = read_json(meta_path, "embedding cache entry")
+            if meta.get("key") != _as_json(key):
                 return None
             out = {}
             for name, info in meta["arrays"].items():
@@ -387,7 +388,7 @@ class EmbeddingCache:
                     return None
                 out[name] = arr
             return out
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (IsoscopeError, OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def put(self, key: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
@@ -404,8 +405,7 @@ class EmbeddingCache:
                 arr = np.ascontiguousarray(arr)
                 np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
                 info[name] = {"shape": list(arr.shape), "dtype": str(arr.dtype), "blake2b": _checksum(arr)}
-            meta = {"key": json.loads(json.dumps(key, default=str)), "arrays": info}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+            write_json(tmp / "meta.json", {"key": _as_json(key), "arrays": info}, indent=1)
             if folder.exists():
                 # Move the old entry aside first: a directory cannot be replaced in one rename.
                 old = Path(tempfile.mkdtemp(prefix=".old-", dir=self.root))
@@ -417,10 +417,15 @@ class EmbeddingCache:
                 if not folder.is_dir():  # not another writer that got there first
                     raise
                 shutil.rmtree(tmp, ignore_errors=True)
-        except OSError:
+        except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return folder
+
+
+def _as_json(key: dict[str, Any]) -> Any:
+    """``key`` as it reads back from meta.json (objects JSON cannot hold become strings)."""
+    return json.loads(json.dumps(key, default=str))
 
 
 def _checksum(arr: np.ndarray) -> str:

@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._jsonio import clean_json, write_json
+from isoscope._validation import parse_name_path
 from isoscope.errors import InputError
 from isoscope.evaluate._encode import (
     EmbeddingCache,
@@ -171,33 +173,18 @@ class EvaluationResults:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"settings": ..., "results": [...]}``, JSON-ready (NaN becomes None)."""
-
-        def clean(v: Any) -> Any:
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            if isinstance(v, (np.floating, np.integer)):
-                return clean(v.item())
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, (list, tuple)):
-                return [clean(x) for x in v]
-            return v
-
-        results = [{k: clean(v) for k, v in r.items() if k != "in_table"} for r in self.records]
-        return {"settings": clean(self.settings), "results": results}
+        results = [
+            {k: clean_json(v) for k, v in r.items() if k != "in_table"} for r in self.records
+        ]
+        return {"settings": clean_json(self.settings), "results": results}
 
     def to_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` to ``path`` (atomically)."""
-        import json
-
         p = Path(path)
         if p.is_dir():
             raise InputError(f"--out {p} is a folder; give a file name such as {p / 'eval.json'}.")
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        os.replace(tmp, p)
-        return p
+        return write_json(p, self.to_dict())
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -637,10 +624,7 @@ def _load_tasks(tasks: Any, *, seed: int = 0, text_column: str | Sequence[str] |
             out.append(item)
             continue
         if isinstance(item, str):
-            name, eq, path = item.partition("=")
-            if not eq:
-                raise InputError(f"A task is given as NAME=PATH (e.g. stsb=sts-test.csv), got {item!r}.")
-            item = (name, path)
+            item = parse_name_path(item, what="A task is given as")
         name, path = item
         kind = task_kind(str(name))
         out.append(load_task(str(name), path, **_classification_kwargs(kind, seed, text_column, label_column)))

@@ -7,7 +7,7 @@ reproduced.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +153,25 @@ def corpora_of(data: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]
     return data["analysis"].items()
 
 
+def each_corpus(
+    models: Mapping[str, Any],
+) -> Iterator[tuple[str, Mapping[str, Any], str, Mapping[str, Any]]]:
+    """``(model, its data, corpus, analysis results)`` for every corpus of every model."""
+    for m, d in models.items():
+        for corpus, res in corpora_of(d):
+            yield m, d, corpus, res
+
+
+def at_least(value: float | None, threshold: float) -> bool | None:
+    """``value >= threshold``, or None (not checked) when the value could not be computed."""
+    return None if value is None else bool(value >= threshold)
+
+
+def at_most(value: float | None, threshold: float) -> bool | None:
+    """``value <= threshold``, or None (not checked) when the value could not be computed."""
+    return None if value is None else bool(value <= threshold)
+
+
 def middle_entry(results: Mapping[str, Any]) -> dict:
     rows = layer_entries(results)
     top = rows[-1]["layer"]
@@ -183,32 +202,31 @@ def claim_cosine(models: Mapping[str, Any]) -> Claim:
     for d in of_family(models, "BERT family").values():
         for corpus, res in corpora_of(d):
             bert_last[corpus] = max(bert_last.get(corpus, -np.inf), series(res, "s_inter")[1][-1])
-    for m, d in contextual(models).items():
-        for corpus, res in corpora_of(d):
-            x, s_inter = series(res, "s_inter", skip_embedding=True)
-            _, s_intra = series(res, "s_intra", skip_embedding=True)
-            rho, _ = trend(x, s_inter)
-            gap = np.nanmin(s_intra - s_inter) if np.isfinite(s_intra).any() else None
-            top = int(x[int(np.nanargmax(s_inter))]) if np.isfinite(s_inter).any() else None
-            rows.append([m, corpus, fmt(s_inter[0]), fmt(s_inter[len(s_inter) // 2]),
-                         fmt(s_inter[-1]), fmt(rho), fmt(np.nanmin(s_intra)),
-                         fmt(gap), str(top), str(int(x[-1]))])
-            c.checks.append(Check(f"{m} / {corpus}: S_inter grows with depth",
-                                  None if rho is None else rho >= 0.5, f"ρ = {fmt(rho)}"))
-            c.checks.append(Check(f"{m} / {corpus}: S_intra above S_inter at every layer",
-                                  None if gap is None else bool(gap >= 0.1),
-                                  f"smallest gap {fmt(gap)}"))
-            if d["family"] == "GPT family":
-                last = s_inter[-1]
+    for m, d, corpus, res in each_corpus(contextual(models)):
+        x, s_inter = series(res, "s_inter", skip_embedding=True)
+        _, s_intra = series(res, "s_intra", skip_embedding=True)
+        rho, _ = trend(x, s_inter)
+        gap = np.nanmin(s_intra - s_inter) if np.isfinite(s_intra).any() else None
+        top = int(x[int(np.nanargmax(s_inter))]) if np.isfinite(s_inter).any() else None
+        rows.append([m, corpus, fmt(s_inter[0]), fmt(s_inter[len(s_inter) // 2]),
+                     fmt(s_inter[-1]), fmt(rho), fmt(np.nanmin(s_intra)),
+                     fmt(gap), str(top), str(int(x[-1]))])
+        c.checks.append(Check(f"{m} / {corpus}: S_inter grows with depth",
+                              at_least(rho, 0.5), f"ρ = {fmt(rho)}"))
+        c.checks.append(Check(f"{m} / {corpus}: S_intra above S_inter at every layer",
+                              at_least(gap, 0.1),
+                              f"smallest gap {fmt(gap)}"))
+        if d["family"] == "GPT family":
+            last = s_inter[-1]
+            c.checks.append(Check(
+                f"{m} / {corpus}: largest S_inter at the last layer", top == int(x[-1]),
+                f"largest S_inter {fmt(np.nanmax(s_inter))} at layer {top} of {int(x[-1])}; "
+                f"last layer {fmt(last)}"))
+            if corpus in bert_last:
                 c.checks.append(Check(
-                    f"{m} / {corpus}: largest S_inter at the last layer", top == int(x[-1]),
-                    f"largest S_inter {fmt(np.nanmax(s_inter))} at layer {top} of {int(x[-1])}; "
-                    f"last layer {fmt(last)}"))
-                if corpus in bert_last:
-                    c.checks.append(Check(
-                        f"{m} / {corpus}: last layer more anisotropic than the BERT family's",
-                        last > bert_last[corpus],
-                        f"S_inter {fmt(last)} vs at most {fmt(bert_last[corpus])}"))
+                    f"{m} / {corpus}: last layer more anisotropic than the BERT family's",
+                    last > bert_last[corpus],
+                    f"S_inter {fmt(last)} vs at most {fmt(bert_last[corpus])}"))
     c.tables.append(Table(
         ["model", "corpus", "S_inter L1", "S_inter mid", "S_inter last", "ρ(depth)",
          "min S_intra", "min S_intra−S_inter", "most anisotropic layer", "last layer"],
@@ -235,15 +253,14 @@ def claim_clusters(models: Mapping[str, Any]) -> Claim:
         "splits into two clusters.",
     )
     rows = []
-    for m, d in models.items():
-        for corpus, res in corpora_of(d):
-            x, k = series(res, "n_clusters")
-            _, mms = series(res, "mms")
-            multi = [int(layer) for layer, kk in zip(x, k, strict=True) if kk >= 2]
-            rows.append([m, corpus, ", ".join(fmt(int(v)) for v in k if np.isfinite(v)),
-                         fmt(np.nanmax(mms)), fmt(np.nanmedian(mms))])
-            c.checks.append(Check(f"{m} / {corpus}: clusters in some layer", bool(multi),
-                                  f"|C| ≥ 2 at layers {multi}" if multi else "no layer with MMS ≥ 0.1"))
+    for m, _, corpus, res in each_corpus(models):
+        x, k = series(res, "n_clusters")
+        _, mms = series(res, "mms")
+        multi = [int(layer) for layer, kk in zip(x, k, strict=True) if kk >= 2]
+        rows.append([m, corpus, ", ".join(fmt(int(v)) for v in k if np.isfinite(v)),
+                     fmt(np.nanmax(mms)), fmt(np.nanmedian(mms))])
+        c.checks.append(Check(f"{m} / {corpus}: clusters in some layer", bool(multi),
+                              f"|C| ≥ 2 at layers {multi}" if multi else "no layer with MMS ≥ 0.1"))
     c.tables.append(Table(["model", "corpus", "|C| per layer (0 → last)", "max MMS", "median MMS"],
                           rows))
     pz_rows = []
@@ -296,19 +313,18 @@ def claim_centering(models: Mapping[str, Any]) -> Claim:
         "layer, and S'_intra − S'_inter ≥ 0.1 at every layer.",
     )
     rows = []
-    for m, d in contextual(models).items():
-        for corpus, res in corpora_of(d):
-            _, s = series(res, "s_inter")
-            _, sc = series(res, "s_inter_centered")
-            _, ic = series(res, "s_intra_centered")
-            worst = float(np.nanmax(np.abs(sc))) if np.isfinite(sc).any() else None
-            gap = float(np.nanmin(ic - sc)) if np.isfinite(ic - sc).any() else None
-            rows.append([m, corpus, fmt(np.nanmean(s)), fmt(np.nanmean(sc), 3), fmt(worst, 3),
-                         fmt(np.nanmean(ic)), fmt(gap)])
-            c.checks.append(Check(f"{m} / {corpus}: S'_inter near 0",
-                                  None if worst is None else worst <= 0.05, f"max |S'_inter| {fmt(worst, 3)}"))
-            c.checks.append(Check(f"{m} / {corpus}: S'_intra stays above S'_inter",
-                                  None if gap is None else gap >= 0.1, f"smallest gap {fmt(gap)}"))
+    for m, _, corpus, res in each_corpus(contextual(models)):
+        _, s = series(res, "s_inter")
+        _, sc = series(res, "s_inter_centered")
+        _, ic = series(res, "s_intra_centered")
+        worst = float(np.nanmax(np.abs(sc))) if np.isfinite(sc).any() else None
+        gap = float(np.nanmin(ic - sc)) if np.isfinite(ic - sc).any() else None
+        rows.append([m, corpus, fmt(np.nanmean(s)), fmt(np.nanmean(sc), 3), fmt(worst, 3),
+                     fmt(np.nanmean(ic)), fmt(gap)])
+        c.checks.append(Check(f"{m} / {corpus}: S'_inter near 0",
+                              at_most(worst, 0.05), f"max |S'_inter| {fmt(worst, 3)}"))
+        c.checks.append(Check(f"{m} / {corpus}: S'_intra stays above S'_inter",
+                              at_least(gap, 0.1), f"smallest gap {fmt(gap)}"))
     c.tables.append(Table(["model", "corpus", "mean S_inter", "mean S'_inter", "max |S'_inter|",
                            "mean S'_intra", "min S'_intra−S'_inter"], rows))
     c.figures.append(("centering.png", "S_inter before (solid) and after (dashed) per-cluster "
@@ -379,18 +395,17 @@ def claim_frequency(models: Mapping[str, Any]) -> Claim:
         "in at least one layer of the model.",
     )
     rows = []
-    for m, d in models.items():
-        for corpus, res in corpora_of(d):
-            x, rho = series(res, "freq_pc1_spearman")
-            if not np.isfinite(rho).any():
-                c.checks.append(Check(f"{m} / {corpus}: PC1 tracks frequency", None, "no frequencies"))
-                continue
-            i = int(np.nanargmax(np.abs(rho)))
-            _, norm_rho = series(res, "freq_norm_spearman")
-            rows.append([m, corpus, fmt(rho[i]), str(int(x[i])), fmt(rho[-1]),
-                         fmt(norm_rho[i])])
-            c.checks.append(Check(f"{m} / {corpus}: PC1 tracks frequency", bool(abs(rho[i]) >= 0.5),
-                                  f"largest |ρ| {fmt(abs(rho[i]))} at layer {int(x[i])}"))
+    for m, _, corpus, res in each_corpus(models):
+        x, rho = series(res, "freq_pc1_spearman")
+        if not np.isfinite(rho).any():
+            c.checks.append(Check(f"{m} / {corpus}: PC1 tracks frequency", None, "no frequencies"))
+            continue
+        i = int(np.nanargmax(np.abs(rho)))
+        _, norm_rho = series(res, "freq_norm_spearman")
+        rows.append([m, corpus, fmt(rho[i]), str(int(x[i])), fmt(rho[-1]),
+                     fmt(norm_rho[i])])
+        c.checks.append(Check(f"{m} / {corpus}: PC1 tracks frequency", bool(abs(rho[i]) >= 0.5),
+                              f"largest |ρ| {fmt(abs(rho[i]))} at layer {int(x[i])}"))
     c.tables.append(Table(["model", "corpus", "ρ(PC1, Zipf) largest", "at layer",
                            "ρ at last layer", "ρ(norm, Zipf) there"], rows))
     c.figures.append(("frequency.png", "Top: |ρ(PC1, Zipf frequency)| against relative depth. "
@@ -418,27 +433,26 @@ def claim_lid(models: Mapping[str, Any]) -> Claim:
     )
     rows = []
     static = of_family(models, "static")
-    for m, d in contextual(models).items():
-        for corpus, res in corpora_of(d):
-            x, lid = series(res, "lid_mle_median", skip_embedding=True)
-            _, lid_mean = series(res, "lid_mle", skip_embedding=True)
-            width = float(res.get("width") or 0) or None
-            rho, r2 = trend(x, lid)
-            ratio = float(np.nanmax(lid)) / width if width else None
-            glove = [(name, series(s["analysis"][corpus], "lid_mle_median")[1][0])
-                     for name, s in static.items() if corpus in s["analysis"]]
-            rows.append([m, corpus, fmt(lid[0], 1), fmt(lid[-1], 1), fmt(np.nanmean(lid), 1),
-                         fmt(np.nanmax(lid_mean), 1), fmt(ratio, 3), fmt(rho), fmt(r2),
-                         ", ".join(fmt(v, 1) for _, v in glove) or "–"])
-            c.checks.append(Check(f"{m} / {corpus}: LID far below width",
-                                  None if ratio is None else ratio <= 0.1,
-                                  f"max median LID/width {fmt(ratio, 3)}"))
-            c.checks.append(Check(f"{m} / {corpus}: LID grows with depth",
-                                  None if rho is None else rho >= 0.5, f"ρ = {fmt(rho)}, R² = {fmt(r2)}"))
-            for name, value in glove:
-                c.checks.append(Check(f"{name} vs {m} / {corpus}: static LID higher",
-                                      bool(value > np.nanmean(lid)),
-                                      f"{fmt(value, 1)} vs mean {fmt(np.nanmean(lid), 1)}"))
+    for m, _, corpus, res in each_corpus(contextual(models)):
+        x, lid = series(res, "lid_mle_median", skip_embedding=True)
+        _, lid_mean = series(res, "lid_mle", skip_embedding=True)
+        width = float(res.get("width") or 0) or None
+        rho, r2 = trend(x, lid)
+        ratio = float(np.nanmax(lid)) / width if width else None
+        glove = [(name, series(s["analysis"][corpus], "lid_mle_median")[1][0])
+                 for name, s in static.items() if corpus in s["analysis"]]
+        rows.append([m, corpus, fmt(lid[0], 1), fmt(lid[-1], 1), fmt(np.nanmean(lid), 1),
+                     fmt(np.nanmax(lid_mean), 1), fmt(ratio, 3), fmt(rho), fmt(r2),
+                     ", ".join(fmt(v, 1) for _, v in glove) or "–"])
+        c.checks.append(Check(f"{m} / {corpus}: LID far below width",
+                              at_most(ratio, 0.1),
+                              f"max median LID/width {fmt(ratio, 3)}"))
+        c.checks.append(Check(f"{m} / {corpus}: LID grows with depth",
+                              at_least(rho, 0.5), f"ρ = {fmt(rho)}, R² = {fmt(r2)}"))
+        for name, value in glove:
+            c.checks.append(Check(f"{name} vs {m} / {corpus}: static LID higher",
+                                  bool(value > np.nanmean(lid)),
+                                  f"{fmt(value, 1)} vs mean {fmt(np.nanmean(lid), 1)}"))
     c.tables.append(Table(["model", "corpus", "median LID L1", "median LID last",
                            "average over layers", "largest per-layer mean", "max LID/width",
                            "ρ(depth)", "R² line", "static LID"], rows))

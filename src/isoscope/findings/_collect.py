@@ -10,7 +10,6 @@ with a :class:`~isoscope.pipeline.RunSettings` each, so findings runs exactly th
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from isoscope._jsonio import clean_json, write_json
+from isoscope._jsonio import clean_json, read_json, write_json
 from isoscope.errors import InputError
 from isoscope.findings._plan import (
     LEARN_ON,
@@ -56,8 +55,8 @@ def _cached(path: Path, stamp: str) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(path, "findings step")
+    except InputError:  # unreadable or damaged: the step runs again
         return None
     return data if isinstance(data, dict) and data.get("stamp") == stamp else None
 
@@ -101,7 +100,7 @@ class ModelRun:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, clean_json(data), indent=1)
         self.log(f"  {name}: {data['seconds']:.0f} s")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path, "findings step")
 
     def settings(self, corpus: str = "wikitext", **changes: Any) -> Any:
         """The :class:`~isoscope.pipeline.RunSettings` of this model's steps on ``corpus``."""

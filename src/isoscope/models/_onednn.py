@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import statistics
 import time
@@ -44,6 +43,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from isoscope._jsonio import read_json, write_json
+from isoscope.errors import InputError
 
 #: Rows the packed layout is tuned for (one packed batch of ``extract``'s default size).
 _BATCH_HINT = 2048
@@ -233,11 +235,11 @@ def _load_timings(key: str | None) -> tuple[float, float] | None:
     if key is None:
         return None
     try:
-        data = json.loads(_timings_path(key).read_text(encoding="utf-8"))
+        data = read_json(_timings_path(key), "kernel timings file")
         if data.get("key") != key:
             return None
         plain_s, packed_s = float(data["plain_s"]), float(data["packed_s"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (InputError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return (plain_s, packed_s) if plain_s > 0 and packed_s > 0 else None
 
@@ -245,13 +247,11 @@ def _load_timings(key: str | None) -> tuple[float, float] | None:
 def _save_timings(key: str | None, timings: tuple[float, float]) -> None:
     if key is None:
         return
-    path = _timings_path(key)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps({"key": key, "plain_s": timings[0], "packed_s": timings[1]}), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(_timings_path(key), {"key": key, "plain_s": timings[0], "packed_s": timings[1]},
+                   indent=None)
     except OSError:  # a read-only cache only costs the next load a new measurement
-        tmp.unlink(missing_ok=True)
+        pass
 
 
 def machine_key(model_id: str, batch: str) -> str:

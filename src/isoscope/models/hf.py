@@ -116,7 +116,7 @@ def _packed_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
     if bounds is None:
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-        return sdpa_attention_forward(module, query, key, value, attention_mask, *args, **kwargs)  # type: ignore[no-any-return]
+        return sdpa_attention_forward(module, query, key, value, attention_mask, *args, **kwargs)
     causal = kwargs.get("is_causal")
     causal = bool(getattr(module, "is_causal", True) if causal is None else causal)
     scaling = kwargs.get("scaling")
@@ -441,7 +441,8 @@ class HFEncoder:
 
         def pre_hook(_module: Any, args: tuple, kw: dict) -> None:
             x = args[0] if args else kw.get("hidden_states")
-            captured[0] = x
+            if isinstance(x, torch.Tensor):  # block 0 always gets its input hidden states
+                captured[0] = x
 
         def make_hook(index: int) -> Any:
             def hook(_module: Any, _args: Any, output: Any) -> None:

@@ -204,7 +204,10 @@ def input_embeddings(encoder: object) -> StaticEmbeddings:
     tokenizer = getattr(encoder, "tokenizer", None)
     if tokenizer is None:
         raise InputError("Input embeddings need an encoder with a tokenizer.")
-    weight = model.get_input_embeddings().weight.detach().float().cpu().numpy()
+    get_input_embeddings = getattr(model, "get_input_embeddings", None)
+    if get_input_embeddings is None:
+        raise InputError("Input embeddings need a transformer encoder; this model has none.")
+    weight = get_input_embeddings().weight.detach().float().cpu().numpy()
     vocab = tokenizer.convert_ids_to_tokens(list(range(weight.shape[0])))
     words = [str(t) if t is not None else f"<id{i}>" for i, t in enumerate(vocab)]
     return StaticEmbeddings(words, weight, name=f"{getattr(encoder, 'name', 'model')}:input-embeddings",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from isoscope._validation import check_vectors
-from isoscope.artefacts import TokenCloud, pca_projection
+from isoscope.artefacts import TokenCloud
 from isoscope.errors import InputError
 
 
@@ -64,20 +64,17 @@ def cloud_from_arrays(
         raise InputError(f"log_freq must have one value per vector ({m}), got shape {freq.shape}.")
     if labels is not None and len(labels) != m:
         raise InputError(f"labels must have one entry per vector ({m}), got {len(labels)}.")
-    coords, ratio, mean, comps = pca_projection(X[rows], n_components, seed)
-    return TokenCloud(
-        coords=coords,
+    return TokenCloud.project(
+        X[rows],
+        rows,
+        n_components=n_components,
+        seed=seed,
         log_freq=freq[rows],
         labels=[labels[i] for i in rows] if labels is not None else [f"row {i}" for i in rows],
-        explained_variance_ratio=ratio,
         layer=layer,
-        seed=seed,
         n_total=m,
         freq_label=freq_label,
         title=title,
-        rows=rows,
-        pca_mean=mean,
-        pca_components=comps,
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from isoscope._jsonio import write_atomic, write_text_atomic
 from isoscope.artefacts import Artefacts, TokenCloud
 from isoscope.errors import InputError
 from isoscope.report import _figures as F
@@ -283,20 +284,6 @@ _SHOWN_KEYS = frozenset({"source", "settings", "timings", "layers", "transforms"
 # ----------------------------------------------------------------------------- report builder
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    """Call ``write(tmp)`` and move ``tmp`` onto ``path``; on any failure remove ``tmp``.
-
-    A full disk or an interrupt then leaves the previous file (or none), never a partial one.
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class _Builder:
     def __init__(self, out_dir: Path, formats: Sequence[str], dpi: int) -> None:
         self.out_dir = out_dir
@@ -316,12 +303,14 @@ class _Builder:
             self.fig_dir.mkdir(parents=True, exist_ok=True)
             for fmt in self.formats:
                 path = self.fig_dir / f"{name}.{fmt}"
-                if fmt == "png":
-                    _write_atomically(path, lambda p: p.write_bytes(png))
-                else:
-                    _write_atomically(
-                        path, lambda p, fmt=fmt: fig.savefig(p, format=fmt, facecolor="white")
-                    )
+
+                def save(p: Path, fmt: str = fmt) -> None:
+                    if fmt == "png":
+                        p.write_bytes(png)  # the bytes already drawn for the page
+                    else:
+                        fig.savefig(p, format=fmt, facecolor="white")
+
+                write_atomic(path, save)
                 self.figure_files.append(path)
             w, h = fig.get_size_inches()
         finally:
@@ -692,7 +681,7 @@ def write_report(
         errors=b.errors,
     )
     path = out / filename
-    _write_atomically(path, lambda p: p.write_text(html_text, encoding="utf-8"))
+    write_text_atomic(path, html_text)
     return path
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, overload
+from typing import Any, ClassVar, Literal, Self, overload
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -49,7 +49,54 @@ class IsotropyTransform(TransformerMixin, BaseEstimator):
         entry = REGISTRY.get(type(self).spec_name)
         return entry.inputs if entry is not None and entry.estimator is type(self) else ()
 
+    # -- fit / transform: validation and the fit record here, the repair in _fit / _transform --
+
+    def fit(self, X: Any, y: Any = None) -> Self:
+        """Learn the repair from the vectors ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The fit vectors.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_checked(X)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Apply the fitted repair to the vectors ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out)
+            float32 for float32 input, float64 otherwise.
+        """
+        X, dtype = self._check_input(X, reset=False)
+        return self._transform(X).astype(dtype, copy=False)
+
+    def _fit(self, X: np.ndarray, **inputs: Any) -> dict[str, Any] | None:
+        """Set the fitted attributes from validated float64 ``X``; return extra fit_info keys."""
+        raise NotImplementedError
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        """The repaired vectors of validated float64 ``X`` (float64)."""
+        raise NotImplementedError
+
     # -- helpers for subclasses -------------------------------------------------------------
+
+    def _fit_checked(self, X: Any, **inputs: Any) -> Self:
+        """Validate ``X``, run :meth:`_fit` with the extra fit ``inputs`` and record the fit."""
+        X, _ = self._check_input(X, reset=True)
+        extra = self._fit(X, **inputs) or {}
+        self._record_fit(X.shape[0], **extra)
+        return self
 
     def _check_input(self, X: Any, *, reset: bool) -> tuple[np.ndarray, np.dtype]:
         """Validate ``X``; return it as float64 and the dtype the output should have."""

@@ -113,21 +113,10 @@ class ClusterIsotropy(OneToOneFeatureMixin, IsotropyTransform):
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any = None) -> ClusterIsotropy:
-        """Cluster ``X`` and learn each cluster's mean and dominant directions.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
+    def _fit(self, X: np.ndarray, **inputs: Any) -> None:
+        """Cluster ``X`` and learn each cluster's mean and dominant directions."""
         from sklearn.cluster import KMeans
 
-        X, _ = self._check_input(X, reset=True)
         n, d = X.shape
         C = check_positive_int(self.n_clusters, "n_clusters", allow_none=False)
         if C > n:
@@ -180,8 +169,6 @@ class ClusterIsotropy(OneToOneFeatureMixin, IsotropyTransform):
         self.cluster_sizes_ = sizes
         self.n_clusters_ = C
         self.n_components_ = D
-        self._record_fit(n)
-        return self
 
     def predict(self, X: Any) -> np.ndarray:
         """Cluster index (nearest centroid) of each vector.
@@ -197,9 +184,8 @@ class ClusterIsotropy(OneToOneFeatureMixin, IsotropyTransform):
         X, _ = self._check_input(X, reset=False)
         return _nearest(X, self.cluster_centers_)
 
-    def transform(self, X: Any) -> np.ndarray:
+    def _transform(self, X: np.ndarray) -> np.ndarray:
         """Centre each vector on its cluster's mean and remove that cluster's directions."""
-        X, dtype = self._check_input(X, reset=False)
         labels = _nearest(X, self.cluster_centers_)
         out = np.empty_like(X)
         for c in np.unique(labels):
@@ -207,4 +193,4 @@ class ClusterIsotropy(OneToOneFeatureMixin, IsotropyTransform):
             Xc = X[rows] - self.cluster_means_[c]
             U = self.components_[c]
             out[rows] = Xc - (Xc @ U.T) @ U
-        return out.astype(dtype, copy=False)
+        return out

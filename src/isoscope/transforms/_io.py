@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._jsonio import parse_json, write_atomic
 from isoscope.errors import InputError
 from isoscope.transforms._base import IsotropyTransform
 
@@ -25,6 +26,9 @@ def _classes() -> dict[str, type[IsotropyTransform]]:
 
 
 def _jsonable(value: Any) -> Any:
+    # Not isoscope._jsonio.clean_json: parameters such as ``n_components=(2, 3)`` must load back
+    # as the tuples they were (sklearn's get_params/clone compare them), so tuples are tagged
+    # here and _from_json restores them, where clean_json would turn them into lists.
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, tuple):
@@ -115,10 +119,7 @@ def save_transform(est: IsotropyTransform, path: str | Path) -> Path:
         ) from None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={_META_KEY: meta})
-    tmp.replace(path)
-    return path
+    return write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata={_META_KEY: meta}))
 
 
 def load_transform(path: str | Path) -> IsotropyTransform:
@@ -148,9 +149,9 @@ def load_transform(path: str | Path) -> IsotropyTransform:
         with safe_open(str(path), framework="numpy") as fh:
             meta = (fh.metadata() or {}).get(_META_KEY)
             arrays = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118
-        header = json.loads(meta) if meta else None
     except Exception as exc:  # safetensors raises several private error types
         raise InputError(f"{path} is not a readable safetensors transform file ({exc}).") from None
+    header = parse_json(meta, f"The header of the transform file {path}") if meta else None
     if not isinstance(header, dict) or header.get("format") != _FORMAT:
         raise InputError(f"{path} is a safetensors file but not an isoscope transform.")
     _check_version(path, header)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from scipy.optimize import minimize
@@ -173,7 +173,7 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         self.temperature = temperature
         self.lbfgs_max_iter = lbfgs_max_iter
 
-    def fit(self, X: Any, y: Any = None, *, pairs: Any = None) -> LearnedRemoval:
+    def fit(self, X: Any, y: Any = None, *, pairs: Any = None) -> Self:
         """Learn the mean and directions on ``X`` and the weights on the training ``pairs``.
 
         Parameters
@@ -189,7 +189,11 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         -------
         self
         """
-        X, _ = self._check_input(X, reset=True)
+        return self._fit_checked(X, pairs=pairs)
+
+    def _fit(self, X: np.ndarray, **inputs: Any) -> dict[str, Any]:
+        """Learn the mean and directions on ``X`` and the weights on the ``pairs`` input."""
+        pairs = inputs.get("pairs")
         n, d = X.shape
         if self.objective not in _OBJECTIVES:
             raise InputError(
@@ -212,13 +216,12 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
                 "LearnedRemoval was fitted without training pairs, so all weights are 1 and it "
                 "equals all-but-the-top.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=4,  # the caller of fit (fit -> _fit_checked -> _fit)
             )
         else:
             A, B, s = _check_pairs(pairs, d)
             self._learn_weights(A, B, s)
-        self._record_fit(n, trained=self.trained_, n_train_pairs=self.n_train_pairs_)
-        return self
+        return {"trained": self.trained_, "n_train_pairs": self.n_train_pairs_}
 
     def _learn_weights(self, A: np.ndarray, B: np.ndarray, s: np.ndarray) -> None:
         stats_np = _projection_stats(A, B, self.mean_, self.components_)
@@ -253,12 +256,11 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         self.train_spearman_ = _spearman(_cosines(self.weights_, stats_np), s)
         self.train_pair_hashes_ = sorted(set(_pair_hashes(A, B)))
 
-    def transform(self, X: Any) -> np.ndarray:
+    def _transform(self, X: np.ndarray) -> np.ndarray:
         """Centre and remove the weighted projections on the fitted directions."""
-        X, dtype = self._check_input(X, reset=False)
         Xc = X - self.mean_
         U = self.components_
-        return (Xc - ((Xc @ U.T) * self.weights_) @ U).astype(dtype, copy=False)
+        return Xc - ((Xc @ U.T) * self.weights_) @ U
 
     def check_disjoint(self, A: Any, B: Any) -> None:
         """Raise :class:`~isoscope.errors.InputError` if any pair (A[j], B[j]) was a training pair.

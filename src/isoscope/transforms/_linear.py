@@ -23,26 +23,12 @@ class Identity(OneToOneFeatureMixin, IsotropyTransform):
 
     spec_name = "none"
 
-    def fit(self, X: Any, y: Any = None) -> Identity:
-        """Record the input width.
+    def _fit(self, X: np.ndarray, **inputs: Any) -> None:
+        """Nothing to learn beyond the input width."""
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        X, _ = self._check_input(X, reset=True)
-        self._record_fit(X.shape[0])
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
+    def _transform(self, X: np.ndarray) -> np.ndarray:
         """Return ``X`` (validated, as float32/float64)."""
-        X, dtype = self._check_input(X, reset=False)
-        return X.astype(dtype, copy=False)
+        return X
 
 
 class MeanCenter(OneToOneFeatureMixin, IsotropyTransform):
@@ -57,27 +43,13 @@ class MeanCenter(OneToOneFeatureMixin, IsotropyTransform):
     spec_name = "center"
     _array_attrs = ("mean_",)
 
-    def fit(self, X: Any, y: Any = None) -> MeanCenter:
-        """Learn the mean of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        X, _ = self._check_input(X, reset=True)
+    def _fit(self, X: np.ndarray, **inputs: Any) -> None:
+        """Learn the mean of ``X``."""
         self.mean_ = X.mean(axis=0)
-        self._record_fit(X.shape[0])
-        return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def _transform(self, X: np.ndarray) -> np.ndarray:
         """Subtract the fitted mean."""
-        X, dtype = self._check_input(X, reset=False)
-        return (X - self.mean_).astype(dtype, copy=False)
+        return X - self.mean_
 
 
 class AllButTheTop(OneToOneFeatureMixin, IsotropyTransform):
@@ -124,33 +96,19 @@ class AllButTheTop(OneToOneFeatureMixin, IsotropyTransform):
             )
         return max(0, min(wanted, n_samples - 1))
 
-    def fit(self, X: Any, y: Any = None) -> AllButTheTop:
-        """Learn the mean and the top principal directions of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        X, _ = self._check_input(X, reset=True)
+    def _fit(self, X: np.ndarray, **inputs: Any) -> None:
+        """Learn the mean and the top principal directions of ``X``."""
         self.mean_ = X.mean(axis=0)
         self.n_components_ = self._resolve_components(*X.shape)
         self.components_, self.explained_variance_ = top_directions(
             X - self.mean_, self.n_components_
         )
-        self._record_fit(X.shape[0])
-        return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def _transform(self, X: np.ndarray) -> np.ndarray:
         """Centre and remove the projections on the fitted directions."""
-        X, dtype = self._check_input(X, reset=False)
         Xc = X - self.mean_
         U = self.components_
-        return (Xc - (Xc @ U.T) @ U).astype(dtype, copy=False)
+        return Xc - (Xc @ U.T) @ U
 
 
 class Standardize(OneToOneFeatureMixin, IsotropyTransform):
@@ -186,28 +144,14 @@ class Standardize(OneToOneFeatureMixin, IsotropyTransform):
         self.with_mean = with_mean
         self.variance_floor = variance_floor
 
-    def fit(self, X: Any, y: Any = None) -> Standardize:
-        """Learn the per-dimension mean and standard deviation of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        X, _ = self._check_input(X, reset=True)
+    def _fit(self, X: np.ndarray, **inputs: Any) -> None:
+        """Learn the per-dimension mean and standard deviation of ``X``."""
         mean = X.mean(axis=0)
         var = X.var(axis=0)
         var, self.n_floored_ = floor_eigenvalues(var, float(self.variance_floor))
         self.mean_ = mean if self.with_mean else np.zeros_like(mean)
         self.scale_ = np.sqrt(var)
-        self._record_fit(X.shape[0])
-        return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def _transform(self, X: np.ndarray) -> np.ndarray:
         """Z-score each dimension with the fitted statistics."""
-        X, dtype = self._check_input(X, reset=False)
-        return ((X - self.mean_) / self.scale_).astype(dtype, copy=False)
+        return (X - self.mean_) / self.scale_

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin
@@ -43,19 +43,9 @@ class _WhiteningBase(ClassNamePrefixFeaturesOutMixin, IsotropyTransform):
     def _n_features_out(self) -> int:
         return self.n_components_
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Centre and map onto the whitened principal axes.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_components_)
-        """
-        X, dtype = self._check_input(X, reset=False)
-        return ((X - self.mean_) @ self.kernel_).astype(dtype, copy=False)
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        """Centre and map onto the whitened principal axes (``n_components_`` columns)."""
+        return (X - self.mean_) @ self.kernel_
 
 
 class Whitening(_WhiteningBase):
@@ -101,22 +91,9 @@ class Whitening(_WhiteningBase):
         self.n_components = n_components
         self.eigenvalue_floor = eigenvalue_floor
 
-    def fit(self, X: Any, y: Any = None) -> Whitening:
-        """Learn the mean and whitening kernel of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        X, _ = self._check_input(X, reset=True)
+    def _fit(self, X: np.ndarray, **inputs: Any) -> None:
+        """Learn the mean and whitening kernel of ``X``."""
         self._fit_whitening(X, None, ddof=1)
-        self._record_fit(X.shape[0])
-        return self
 
 
 class ZipfianWhitening(_WhiteningBase):
@@ -152,7 +129,7 @@ class ZipfianWhitening(_WhiteningBase):
         self.n_components = n_components
         self.eigenvalue_floor = eigenvalue_floor
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> ZipfianWhitening:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Self:
         """Learn the frequency-weighted mean and whitening kernel of ``X``.
 
         Parameters
@@ -166,7 +143,11 @@ class ZipfianWhitening(_WhiteningBase):
         -------
         self
         """
-        X, _ = self._check_input(X, reset=True)
+        return self._fit_checked(X, sample_weight=sample_weight)
+
+    def _fit(self, X: np.ndarray, **inputs: Any) -> dict[str, Any]:
+        """Learn the frequency-weighted mean and whitening kernel of ``X``."""
+        sample_weight = inputs.get("sample_weight")
         weighted = sample_weight is not None
         if weighted:
             try:
@@ -182,5 +163,4 @@ class ZipfianWhitening(_WhiteningBase):
         else:
             w = None
         self._fit_whitening(X, w, ddof=0)
-        self._record_fit(X.shape[0], weighted=weighted)
-        return self
+        return {"weighted": weighted}

@@ -203,8 +203,13 @@ def _depth_exceeds(obj: Any, limit: int) -> bool:
     return False
 
 
-def _decode(text: str | bytes, max_depth: int) -> Any:
-    """Parse JSON text or raise ValueError with the reason as a sentence fragment."""
+def decode_json(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON text or raise ValueError with the reason as a sentence fragment.
+
+    The fragment completes "``<file> is ...``", e.g. ``not valid JSON (Expecting value at line 1,
+    column 1)`` or ``nested more than 100 levels deep``; callers that word their own messages
+    (the store's) build on it.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -249,7 +254,7 @@ def parse_json(
         ``"{where}: not valid JSON (...)."`` or ``"{where}: nested more than N levels deep."``
     """
     try:
-        return _decode(text, max_depth)
+        return decode_json(text, max_depth)
     except ValueError as exc:
         raise error(f"{where}: {exc}.") from None
 
@@ -300,6 +305,6 @@ def read_json(
     if len(raw) > max_bytes:
         raise error(f"The {what} {path} is larger than {max_bytes:,} bytes, too large to be one.")
     try:
-        return _decode(raw, max_depth)
+        return decode_json(raw, max_depth)
     except ValueError as exc:
         raise error(f"The {what} {path} is {exc}.") from None

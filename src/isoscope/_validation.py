@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +168,43 @@ def parse_layers(
         except ValueError:
             raise InputError(f"Cannot read layers {text!r} given to {option}; {usage}.") from None
     return list(dict.fromkeys(out))
+
+
+def resolve_layers(
+    layers: str | Sequence[int] | None, n_layers: int, *, option: str = "--layers"
+) -> list[int]:
+    """Hidden-state indices of a model with ``n_layers`` hidden states, sorted and unique.
+
+    Parameters
+    ----------
+    layers : str, sequence of int or None
+        Text as :func:`parse_layers` reads it, indices (negative ones count from the end), or
+        None for every hidden state.
+    n_layers : int
+        Hidden states of the model (embeddings included).
+    option : str
+        Name used in error messages.
+
+    Returns
+    -------
+    list of int
+        Indices in ``0 .. n_layers - 1``, ascending.
+
+    Raises
+    ------
+    InputError
+        An index outside the model, or an empty selection.
+    """
+    chosen = parse_layers(layers, option=option) if isinstance(layers, str) or layers is None else layers
+    if chosen is None:
+        return list(range(n_layers))
+    out = sorted({int(i) + n_layers if int(i) < 0 else int(i) for i in chosen})
+    if not out or not all(0 <= i < n_layers for i in out):
+        raise InputError(
+            f"{option} must lie in 0..{n_layers - 1} (this model has {n_layers} hidden states), "
+            f"got {list(chosen)}."
+        )
+    return out
 
 
 def parse_name_path(

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._validation import resolve_layers
 from isoscope.errors import InputError, StoreError
 from isoscope.store import EmbeddingStore, StoreWriter, all_finite, fit_dtype, is_foreign_folder
 
@@ -40,30 +41,6 @@ class Plan:
     @property
     def n_tokens(self) -> int:
         return int(self.lengths.sum())
-
-
-def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
-    """Turn ``"all"``, ``"last"``, ``"0,3,6"`` or ``"-1"`` into sorted hidden-state indices."""
-    if spec is None or spec == "all":
-        return list(range(n_layers))
-    if isinstance(spec, str):
-        items: list[int] = []
-        for part in spec.split(","):
-            part = part.strip()
-            if part == "last":
-                items.append(n_layers - 1)
-                continue
-            try:
-                items.append(int(part))
-            except ValueError:
-                raise InputError(f"Layers must be 'all', 'last' or comma-separated integers, not {spec!r}.") from None
-    else:
-        items = [int(i) for i in spec]
-    out = sorted({i + n_layers if i < 0 else i for i in items})
-    bad = [i for i in out if not 0 <= i < n_layers]
-    if bad or not out:
-        raise InputError(f"Layer indices must lie in 0..{n_layers - 1} (this model has {n_layers} hidden states).")
-    return out
 
 
 def plan_extraction(
@@ -479,7 +456,7 @@ def extract(
                                max_length=max_length)
     else:
         encoder = model
-    wanted = parse_layers(layers, encoder.n_layers)
+    wanted = resolve_layers(layers, encoder.n_layers)
     packs = bool(getattr(encoder, "packs", False))
     batch_size = batch_size or (256 if packs else 64)
     batch_tokens = batch_tokens or (4096 if packs else 1024)

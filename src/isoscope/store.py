@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import re
 import socket
@@ -53,6 +52,7 @@ from pydantic import (
     model_validator,
 )
 
+from isoscope._jsonio import decode_json, write_atomic, write_json
 from isoscope.errors import InputError, StoreError, StoreLockedError
 
 #: The format this code writes; :data:`READABLE_FORMATS` are the ones it reads.
@@ -286,13 +286,8 @@ def _check_token_nulls(root: Path, table: Any) -> None:
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # One atomic writer (_jsonio's); keys sorted so a store's JSON files diff cleanly.
+    write_json(path, data, sort_keys=True)
 
 
 def _layer_file(root: Path, layer: int) -> Path:
@@ -304,24 +299,26 @@ def _sums_file(root: Path, chunk: int) -> Path:
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """Read one of a store's JSON files; what is wrong with it is one store-worded sentence."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise StoreError(f"{path.parent} is not an isoscope store (no {path.name}).") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not valid JSON).") from None
-    except RecursionError:
-        raise StoreError(
-            f"The {what} of store {path.parent} is damaged ({path.name} is nested too deeply to read)."
-        ) from None
+    except OSError as exc:
+        raise StoreError(f"Cannot read the {what} of store {path.parent}: {exc.strerror or exc}.") from None
+    try:
+        data = decode_json(raw)
+    except ValueError as exc:
+        raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is {exc}).") from None
     if not isinstance(data, dict):
         raise StoreError(f"The {what} of store {path.parent} is damaged ({path.name} is not an object).")
     return data
 
 
-#: What a store creation can leave before its manifest exists (a crash at that moment).
-_CREATION_LEFTOVERS = {".lock", MANIFEST + ".tmp"}
+def _is_creation_leftover(name: str) -> bool:
+    """What a store creation can leave before its manifest exists (a crash at that moment):
+    the lock file and write_json's temporary ``.manifest.json.*.tmp``."""
+    return name == ".lock" or (name.startswith(f".{MANIFEST}.") and name.endswith(".tmp"))
 
 
 def is_foreign_folder(root: str | os.PathLike[str]) -> bool:
@@ -329,7 +326,7 @@ def is_foreign_folder(root: str | os.PathLike[str]) -> bool:
     root = Path(root)
     if not root.is_dir() or (root / MANIFEST).exists():
         return False
-    return any(p.name not in _CREATION_LEFTOVERS for p in root.iterdir())
+    return any(not _is_creation_leftover(p.name) for p in root.iterdir())
 
 
 class StoreWriteError(StoreError):
@@ -376,7 +373,7 @@ def verify_chunks(root: Path, layers: list[int], row_bytes: int, n_chunks: int, 
     for c in range(n_chunks):
         path = _sums_file(root, c)
         try:
-            sums = json.loads(path.read_text(encoding="utf-8"))
+            sums = decode_json(path.read_bytes())
             first, rows = sums["first_row"], sums["rows"]
             digests, tokens_digest = sums["layers"], sums["tokens"]
             ok = _is_count(first) and _is_count(rows) and isinstance(digests, dict) and first == row
@@ -633,9 +630,7 @@ class StoreWriter:
                 fh.flush()
                 os.fsync(fh.fileno())
         final = self.root / "tokens" / f"chunk_{self.n_chunks:06d}.parquet"
-        tmp = final.with_name(final.name + ".tmp")
-        pq.write_table(tokens, tmp)
-        os.replace(tmp, final)
+        write_atomic(final, lambda tmp: pq.write_table(tokens, tmp))
         _atomic_write_json(_sums_file(self.root, self.n_chunks), {
             "first_row": self.n_tokens, "rows": n_rows, "tokens": file_digest(final),
             "layers": {str(layer): _bytes_digest(block) for layer, block in blocks.items()},
@@ -675,18 +670,20 @@ class StoreWriter:
                 self._count_words(i, pq.read_table(c, columns=columns))
         counts = self._counts.astype("int64")
         zipf = self._zipf
-        tmp = self.root / (TOKENS + ".tmp")
-        writer = None
-        try:
-            for c in chunks:
-                table = add_word_frequencies(pq.read_table(c), counts, zipf)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table)
-        finally:
-            if writer is not None:
-                writer.close()
-        os.replace(tmp, self.root / TOKENS)
+
+        def write_tokens(tmp: Path) -> None:
+            writer = None
+            try:
+                for c in chunks:
+                    table = add_word_frequencies(pq.read_table(c), counts, zipf)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        write_atomic(self.root / TOKENS, write_tokens)
         paths = {str(layer): _layer_file(self.root, layer) for layer in self.layers}
         # hashlib releases the GIL on large blocks, so the layer files are read in parallel.
         with ThreadPoolExecutor(min(len(paths), os.cpu_count() or 1)) as pool:

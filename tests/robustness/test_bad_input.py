@@ -175,7 +175,7 @@ def _manifest_edit(path: Path, **changes) -> None:
     [
         ("json", r"manifest\.json is not valid JSON"),
         ("not-object", r"is not an object"),
-        ("deep-json", r"manifest\.json is nested too deeply to read"),
+        ("deep-json", r"manifest\.json is nested more than 100 levels deep"),
         ("no-layers", r"no 'layers'"),
         ("layers-text", r"layers must be a list, not '0,1'"),
         ("layers-path", r"layers\[0\] must be an integer, not '\.\./\.\./etc/passwd'"),

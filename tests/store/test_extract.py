@@ -172,7 +172,7 @@ def test_cli_extract_info_and_bad_inputs(tiny_bert, corpus_file, tmp_path) -> No
         (["--model", str(tiny_bert), "--corpus", str(empty)], "contains no non-empty lines"),
         (["--model", "no-such-model", "--corpus", str(corpus_file)], "Unknown model"),
         (["--model", str(tmp_path), "--corpus", str(corpus_file)], "no config.json"),
-        (["--model", str(tiny_bert), "--corpus", str(corpus_file), "--layers", "7"], "Layer indices"),
+        (["--model", str(tiny_bert), "--corpus", str(corpus_file), "--layers", "7"], "--layers must lie in 0..3"),
     ]
     for args, message in cases:
         r = runner.invoke(app, ["extract", *args, "--out", str(tmp_path / "new"), "--no-progress"])

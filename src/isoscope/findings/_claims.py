@@ -164,6 +164,13 @@ def series(results: Mapping[str, Any], key: str, skip_embedding: bool = False) -
     return x, y
 
 
+def columns(results: Mapping[str, Any], *keys: str,
+            skip_embedding: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(layers, [values of each key]) of several measures (see :func:`series`)."""
+    x = series(results, keys[0], skip_embedding)[0]
+    return x, [series(results, k, skip_embedding)[1] for k in keys]
+
+
 def depth(results: Mapping[str, Any]) -> np.ndarray:
     """Layers as a 0..1 share of the model's depth."""
     x, _ = series(results, "s_inter")
@@ -426,9 +433,7 @@ def claim_centering(models: Mapping[str, Any]) -> Claim:
     c = Claim.of(3, CENTERING)
     rows = []
     for m, _, corpus, res in each_corpus(contextual(models)):
-        _, s = series(res, "s_inter")
-        _, sc = series(res, "s_inter_centered")
-        _, ic = series(res, "s_intra_centered")
+        _, (s, sc, ic) = columns(res, "s_inter", "s_inter_centered", "s_intra_centered")
         worst = float(np.nanmax(np.abs(sc))) if np.isfinite(sc).any() else None
         gap = float(np.nanmin(ic - sc)) if np.isfinite(ic - sc).any() else None
         rows.append([m, corpus, fmt(np.nanmean(s)), fmt(np.nanmean(sc), 3), fmt(worst, 3),
@@ -806,9 +811,7 @@ def claim_id_profile(models: Mapping[str, Any]) -> Claim:
     c = Claim.of(9, ID_PROFILE)
     rows = []
     for m, _, corpus, res in each_corpus(contextual(models)):
-        x, twonn = series(res, "id_twonn")
-        _, gride = series(res, "id_gride")
-        _, lid = series(res, "lid_mle_median")
+        x, (twonn, gride, lid) = columns(res, "id_twonn", "id_gride", "lid_mle_median")
         rows.append([m, corpus, *(", ".join(fmt(v, 1) for v in y) for y in (twonn, gride, lid))])
         _corpus_checks(c, m, corpus, [
             (f"{name} rises then falls", *_peak_inside(x, y))

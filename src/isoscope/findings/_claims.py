@@ -900,7 +900,8 @@ def claim_cka(models: Mapping[str, Any]) -> Claim:
         _corpus_checks(c, m, corpus, [
             ("adjacent layers more similar than distant ones",
              None if adjacent is None or distant is None else bool(adjacent > distant),
-             f"mean CKA {fmt(adjacent)} adjacent vs {fmt(distant)} at least half the depth apart"),
+             f"mean CKA {fmt(adjacent, 3)} adjacent vs {fmt(distant, 3)} at least half the depth "
+             "apart"),
             ("the most similar layer is an adjacent one", at_least(p["nearest_adjacent"], 0.9),
              "for " + ("–" if p["nearest_adjacent"] is None
                        else f"{100 * p['nearest_adjacent']:.0f} %") + " of the layers"),

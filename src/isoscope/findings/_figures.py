@@ -282,7 +282,7 @@ def fig_cka(models: Mapping[str, Any], out: Path) -> Path | None:
             ax.set_yticks(ticks, [str(layers[i]) for i in ticks])
             ax.set_xlabel("layer")
             ax.set_ylabel("layer")
-            ax.set_title(m)
+            ax.set_title(m.rstrip("/").rsplit("/", 1)[-1])  # a local path: its folder name
             ax.grid(False)
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="linear CKA")
         return _save(fig, out / "cka.png")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import isoscope.analysis as analysis_module
 import isoscope.pipeline as pipeline
 from isoscope.findings import REPAIRS, FindingsPlan
 from isoscope.findings._collect import ModelRun
@@ -56,7 +57,8 @@ class _Store:
 
 def test_steps_go_through_the_public_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = _data(tmp_path)
-    calls: dict[str, list[Any]] = {"extract": [], "measure": [], "learn": [], "evaluate": []}
+    calls: dict[str, list[Any]] = {"extract": [], "measure": [], "learn": [], "evaluate": [],
+                                   "repairs": []}
     pairs = (np.ones((3, 4)), np.zeros((3, 4)), np.arange(3.0))
 
     def extract_store(settings: RunSettings, folder: Path, *, progress: bool = False) -> _Store:
@@ -68,6 +70,11 @@ def test_steps_go_through_the_public_pipeline(tmp_path: Path, monkeypatch: pytes
         fit = "transductive" if settings.transductive else "inductive"
         return SimpleNamespace(to_dict=lambda: {"layers": [{"layer": 2}]},
                                transforms=[{"name": t, "fit": fit} for t in settings.transforms])
+
+    def evaluate_transforms(store: Any, specs: list[str], **kw: Any) -> list[dict]:
+        calls["repairs"].append((list(specs), kw))
+        fit = "transductive" if kw["transductive"] else "inductive"
+        return [{"name": t, "fit": fit} for t in specs]
 
     def learning_inputs(model: str, layer: int, learn_on: Any, exclude: Any, **kw: Any) -> dict:
         calls["learn"].append((model, layer, [Path(p).name for p in learn_on],
@@ -81,6 +88,7 @@ def test_steps_go_through_the_public_pipeline(tmp_path: Path, monkeypatch: pytes
     for name, fn in [("extract_store", extract_store), ("measure", measure),
                      ("learning_inputs", learning_inputs), ("evaluate_tasks", evaluate_tasks)]:
         monkeypatch.setattr(pipeline, name, fn)
+    monkeypatch.setattr(analysis_module, "evaluate_transforms", evaluate_transforms)
     plan = _plan(data, fit_sentences=3, fit_words=7)
     run = ModelRun(plan, "m", tmp_path / "work", lambda _m: None, False)
 
@@ -94,14 +102,17 @@ def test_steps_go_through_the_public_pipeline(tmp_path: Path, monkeypatch: pytes
     assert settings.corpus == plan.corpora()["wikitext"]
     assert folder == tmp_path / "work" / "m" / "wikitext" / "store-400-float32"
     # the analysis is the pipeline's measure step with findings' settings
-    (s, kw), *rest = calls["measure"]
+    ((s, kw),) = calls["measure"]  # the repairs do not analyse the last layer again
     assert (s.sample, s.seed, s.drop_position_zero, s.transforms) == (50, 0, True, [])
     assert s.analysis == {"frequency_source": "zipf"} and kw.get("layers") is None
     assert analysis["layers"] == [{"layer": 2}] and analysis["corpus"] == "wikitext"
-    # repairs: the same measure step on the last layer, inductive then transductive
-    assert [(r.transforms, r.transductive, k["layers"], k["fit_inputs"]["pairs"] is pairs)
-            for r, k in rest] == [(list(REPAIRS), False, [2], True),
-                                  (list(REPAIRS), True, [2], True)]
+    # repairs: the pipeline's repair evaluation on the last layer, inductive then transductive,
+    # with the analysis' sample, seed, position-0 rule and settings
+    assert [(specs, k["transductive"], k["layers"], k["fit_inputs"]["pairs"] is pairs,
+             k["sample"], k["seed"], k["drop_position_zero"], k["frequency_source"])
+            for specs, k in calls["repairs"]] == [
+        (list(REPAIRS), False, [2], True, 50, 0, True, "zipf"),
+        (list(REPAIRS), True, [2], True, 50, 0, True, "zipf")]
     ((model, layer, learn_on, exclude, kw),) = calls["learn"]
     assert (model, layer, kw) == ("m", 2, {"drop_position_zero": True})
     assert "EN-WS-353-ALL.txt" in exclude and "EN-RG-65.txt" in learn_on

@@ -210,7 +210,19 @@ def test_findings_end_to_end_on_tiny_models(tmp_path: Path, tiny_bert: Path, tin
     gpt_data = collected["models"][gpt]
     assert "position_zero" in gpt_data and "position_zero" not in collected["models"][bert]
     for e in gpt_data["position_zero"]["layers"]:
-        assert sum(c["size"] for c in e["clusters"]) == e["n_vectors"] == 250
+        # clustered on distinct vectors, as analyze clusters them
+        assert sum(c["size"] for c in e["clusters"]) == e["n_vectors"] <= 250
+    massive = gpt_data["position_zero"]["massive"]
+    assert massive["include_special"] is True and massive["drop_position_zero"] is False
+    assert [e["layer"] for e in massive["layers"]] == [
+        e["layer"] for e in gpt_data["analysis"]["wikitext"]["layers"]]  # every layer
+    assert all(e["sink_token_share"] > 0 and len(e["massive_activation_top"]) > 0
+               for e in massive["layers"])
+    for name in (bert, gpt):  # findings' CKA stand-in while the analysis lacks layer_similarity
+        cka = np.array(collected["models"][name]["layer_similarity"]["wikitext"]["cka_linear"])
+        assert cka.shape[0] == cka.shape[1] > 1
+        np.testing.assert_allclose(np.diag(cka), 1.0)
+    assert "layer_similarity" not in collected["models"][static]
     repairs = {(e["name"], e["fit"]) for e in gpt_data["repairs"]["transforms"]}
     assert repairs == {(r, f) for r in ("abtt", "cluster", "learned", "whiten")
                        for f in ("inductive", "transductive")}
@@ -223,7 +235,9 @@ def test_findings_end_to_end_on_tiny_models(tmp_path: Path, tiny_bert: Path, tin
     for c in claims:
         assert f"## {c.number}. {c.title}" in text
         assert f"**Verdict: {c.verdict}**" in text
-    for name in ("cosine", "clusters", "centering", "manifolds", "frequency", "lid", "repairs"):
+    assert "at least 90 %" in text
+    for name in ("cosine", "clusters", "centering", "manifolds", "frequency", "lid", "repairs",
+                 "cka"):
         assert (tmp_path / "docs" / "findings" / f"{name}.png").stat().st_size > 5_000
     numbers = json.loads((tmp_path / "docs" / "findings" / "findings.json").read_text())
     first = numbers["models"][bert]["analysis"]["wikitext"]["layers"][1]

@@ -7,8 +7,9 @@
 :func:`collect` runs extraction, the per-layer suite, the repairs and the task evaluation
 for every model of the plan through the public steps of :mod:`isoscope.pipeline`, the code
 ``isoscope run`` runs (resumable: each step's output is kept as JSON);
-:func:`build_claims` checks the seven claims of Cai et al., Rajaee & Pilehvar and Liang
-et al. on those numbers; :func:`render` writes the page, its figures and the numbers.
+:func:`build_claims` checks the claims of Cai et al., Rajaee & Pilehvar and Liang et al.,
+and those of later work (massive activations, the intrinsic-dimension profile, effective
+rank and layer CKA) on those numbers; :func:`render` writes the page, its figures and the numbers.
 """
 
 from isoscope.findings._claims import Check, Claim, build_claims

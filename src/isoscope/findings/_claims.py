@@ -1,4 +1,4 @@
-"""The seven claims: what each paper reported, the checks isoscope runs, and the verdicts.
+"""The claims: what each paper reported, the checks isoscope runs, and the verdicts.
 
 Every verdict is computed from the collected numbers by the explicit checks written here;
 the page prints each check with its outcome, so a reader can see why a claim was (not)
@@ -20,6 +20,37 @@ REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
 NOT_REPRODUCED = "not reproduced"
 NOT_TESTABLE = "not testable here"
+
+#: Share of a claim's computed checks that must pass for "reproduced", and for "partly".
+REPRODUCED_SHARE = 0.9
+PARTLY_SHARE = 0.5
+#: The verdict rule as the page prints it.
+VERDICT_RULE = (
+    f"A claim is **{REPRODUCED}** when at least {REPRODUCED_SHARE:.0%} of its checks pass, "
+    f"**{PARTLY}** from {PARTLY_SHARE:.0%} up to {REPRODUCED_SHARE:.0%}, and **{NOT_REPRODUCED}** "
+    f"below {PARTLY_SHARE:.0%}; checks that could not be computed do not count, and a claim "
+    f"with none is **{NOT_TESTABLE}**."
+).replace("%", " %")
+
+
+def verdict_of(passed: Sequence[bool]) -> str:
+    """The verdict of a claim whose computed checks came out ``passed`` (see VERDICT_RULE)."""
+    if not passed:
+        return NOT_TESTABLE
+    share = sum(bool(p) for p in passed) / len(passed)
+    if share >= REPRODUCED_SHARE:
+        return REPRODUCED
+    return PARTLY if share >= PARTLY_SHARE else NOT_REPRODUCED
+
+
+@dataclass(frozen=True)
+class ClaimText:
+    """What a claim says, what the paper reported, how isoscope checks it, and its figure."""
+
+    title: str
+    paper: str
+    method: str
+    figure: tuple[str, str] | None = None  # (file, caption)
 
 
 @dataclass
@@ -58,17 +89,26 @@ class Claim:
     notes: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, number: int, text: ClaimText) -> Claim:
+        """A claim with no checks yet, from its text (and its figure, if it has one)."""
+        c = cls(number, text.title, text.paper, text.method)
+        if text.figure:
+            c.figures.append(text.figure)
+        return c
+
+    def check(self, what: str, passed: bool | None, detail: str = "") -> None:
+        """Add one check."""
+        self.checks.append(Check(what, passed, detail))
+
+    def table(self, header: list[str], rows: list[list[str]], caption: str = "") -> None:
+        """Add one table."""
+        self.tables.append(Table(header, rows, caption))
+
     @property
     def verdict(self) -> str:
-        """All checks passed: reproduced; some: partly; none: not reproduced."""
-        known = [c.passed for c in self.checks if c.passed is not None]
-        if not known:
-            return NOT_TESTABLE
-        if all(known):
-            return REPRODUCED
-        if any(known):
-            return PARTLY
-        return NOT_REPRODUCED
+        """From the share of computed checks that passed (:data:`VERDICT_RULE`)."""
+        return verdict_of([bool(c.passed) for c in self.checks if c.passed is not None])
 
     def by_family(self, families: Mapping[str, str]) -> list[tuple[str, int, int]]:
         """(family, checks passed, checks run) for the models whose name starts a check."""
@@ -122,6 +162,13 @@ def series(results: Mapping[str, Any], key: str, skip_embedding: bool = False) -
     x = np.array([e["layer"] for e in rows], dtype=float)
     y = np.array([np.nan if e.get(key) is None else float(e[key]) for e in rows])
     return x, y
+
+
+def columns(results: Mapping[str, Any], *keys: str,
+            skip_embedding: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(layers, [values of each key]) of several measures (see :func:`series`)."""
+    x = series(results, keys[0], skip_embedding)[0]
+    return x, [series(results, k, skip_embedding)[1] for k in keys]
 
 
 def depth(results: Mapping[str, Any]) -> np.ndarray:
@@ -180,23 +227,116 @@ def middle_entry(results: Mapping[str, Any]) -> dict:
 
 # -- the claims -------------------------------------------------------------------------------
 
+COSINE = ClaimText(
+    "Inter-type cosine grows with depth; S_intra is high everywhere; the GPT-family last "
+    "layer is the most anisotropic",
+    "Cai et al. (2021) report for BERT, GPT-2, ELMo and others that the "
+    "mean cosine between random tokens (S_inter) rises in deeper layers, that occurrences "
+    "of the same word (S_intra) stay more similar than random pairs in every layer, and "
+    "that GPT-2's last layer is the extreme case, with S_inter near 1 (Ethayarajh, 2019, "
+    "saw the same).",
+    "S_inter and S_intra per hidden state (the embedding output is layer 0 and is left out "
+    "of the depth trend), special tokens excluded: S_inter exactly over every extracted "
+    "token of each corpus, S_intra on a seeded sample of tokens. Checks: Spearman ρ(layer, "
+    "S_inter) ≥ 0.5; S_intra − S_inter ≥ 0.1 at every layer; for GPT-family models, the last "
+    "layer has the largest S_inter, and it exceeds every BERT-family model's last-layer "
+    "S_inter on the same corpus.",
+    ("cosine.png", "S_inter (top) and S_intra (bottom) against relative depth, per corpus; "
+                   "GloVe (one layer) as a dashed line."),
+)
+
+#: Share of position-0 tokens above which a cluster is the attention sink, not an island.
+SINK_CLUSTER_SHARE = 0.9
+
+CLUSTERS = ClaimText(
+    "Isolated clusters exist in every model; GPT-2's middle layers form two islands",
+    "Cai et al. (2021) find, by k-means with silhouette selection, "
+    "well separated clusters in the space of every model they studied, and two distant "
+    "islands in GPT-2's middle layers.",
+    "k-means for k = 2…15 on a seeded sample of each layer's distinct vectors, k chosen by "
+    "the mean silhouette; fewer than two clusters are reported when the Maximum Mean "
+    "Silhouette (MMS) is below 0.1 (Cai et al.'s rule). Causal models are measured without "
+    "position 0; for them the middle and later layers are clustered again with position 0 "
+    "kept, and each cluster's share of position-0 tokens is reported. Checks: at least one "
+    "layer of every model has |C| ≥ 2; for GPT-family models, the middle layer with position "
+    "0 kept splits into two clusters, and the smaller is not made of position-0 tokens "
+    f"(more than {SINK_CLUSTER_SHARE:.0%} of them: that is the attention sink of Xiao et al., "
+    "2024, not the paper's islands).".replace("%", " %"),
+    ("clusters.png", "MMS per layer against relative depth (|C| = 1 below the dashed 0.1 "
+                     "line); right: causal models with position 0 kept."),
+)
+
+CENTERING = ClaimText(
+    "Per-cluster centering reveals near-isotropy inside clusters",
+    "Cai et al. (2021) subtract each cluster's mean and find S'_inter close to 0 "
+    "in every layer (isotropic inside clusters), while S'_intra stays clearly positive "
+    "(word identity survives).",
+    "S'_inter and S'_intra after subtracting each k-means cluster's mean (the clusters of "
+    "claim 2; a single cluster means plain centering), contextual models only (every "
+    "occurrence of a word has the same static vector, so S'_intra is 1 there by "
+    "construction). S'_inter is shown but not checked: after centring, the mean cosine over "
+    "all pairs is near 0 for any data, so it cannot test the claim. Check: S'_intra − "
+    "S'_inter ≥ 0.1 at every layer (word identity survives the centring).",
+    ("centering.png", "S_inter before (solid) and after (dashed) per-cluster centering, "
+                      "WikiText."),
+)
+
+MANIFOLDS = ClaimText(
+    "GPT-family layers lie on a low-dimensional Swiss-roll manifold; BERT-family ones do not",
+    "Cai et al. (2021) project GPT-2's token vectors on their top "
+    "principal components and see a rolled, low-dimensional manifold (a 'Swiss roll'), "
+    "while BERT's clouds are not low-dimensional in this way.",
+    "3-D PCA views of a seeded sample of tokens at four depths, coloured by Zipf word "
+    "frequency (position 0 left out for causal models), plus two numbers per view: the "
+    "share of variance on the top three components and TwoNN's intrinsic dimension of "
+    "the layer. The shape itself is judged by eye in the figure; the check is numeric: at "
+    "the middle layer, every GPT-family model puts a larger share of variance on three "
+    "components than every BERT-family model, and has a lower TwoNN dimension.",
+    ("manifolds.png", "3-D PCA views (WikiText) at four depths, coloured by Zipf frequency; "
+                      "the axis titles give each layer."),
+)
+
+FREQUENCY = ClaimText(
+    "Frequent words gather in one region; PC1 correlates with log frequency",
+    "Cai et al. (2021) see frequent and rare words in different regions of the "
+    "PCA views; Liang et al. (2021) report that the first principal component correlates "
+    "with log word frequency (about −0.7; the sign of a principal component is arbitrary).",
+    "Spearman ρ between each token's coordinate on the layer's first principal component "
+    "and the Zipf frequency of its word (wordfreq), on the layer sample. Check: |ρ| ≥ 0.5 "
+    "in at least one layer of the model; where only layer 0 (the static input embeddings "
+    "of a contextual model) passes, the check says so.",
+    ("frequency.png", "Top: |ρ(PC1, Zipf frequency)| against relative depth. Bottom: PC1–PC2 "
+                      "views of the middle layer (WikiText), coloured by Zipf frequency."),
+)
+
+LID = ClaimText(
+    "LID is small relative to the width, grows with depth, and static embeddings have "
+    "higher LID than contextual ones",
+    "Cai et al. (2021) estimate the Local Intrinsic Dimension by the kNN "
+    "MLE (Amsaleg et al., 2015): it is far below the width, rises "
+    "with depth roughly linearly, and is higher for static embeddings (GloVe, word2vec) "
+    "than for contextual ones.",
+    "LID by the kNN MLE (k = 20, exact Euclidean neighbours, true distances, "
+    "duplicates handled) per point of each layer's sample, summarised by the median: a "
+    "few points whose 20 neighbours sit at almost the same distance get estimates in the "
+    "thousands and can carry the mean (shown beside it). Checks: median LID / width ≤ 0.1 "
+    "at every layer; ρ(layer, median LID) ≥ 0.5 (from layer 1); the static table's median "
+    "LID above the contextual model's average over layers on the same corpus. The "
+    "straight-line R² is shown for 'roughly linearly'.",
+    ("lid.png", "Median LID (kNN MLE, k = 20) against relative depth; GloVe as a dashed "
+                "line. Right: LID as a share of the width."),
+)
+
+
+def _corpus_checks(c: Claim, m: str, corpus: str,
+                   tests: Sequence[tuple[str, bool | None, str]]) -> None:
+    """One check per ``(what, passed, detail)``, named ``model / corpus: what``."""
+    for what, passed, detail in tests:
+        c.check(f"{m} / {corpus}: {what}", passed, detail)
+
 
 def claim_cosine(models: Mapping[str, Any]) -> Claim:
-    c = Claim(
-        1,
-        "Inter-type cosine grows with depth; S_intra is high everywhere; the GPT-family last "
-        "layer is the most anisotropic",
-        "Cai et al. (2021) report for BERT, GPT-2, ELMo and others that the "
-        "mean cosine between random tokens (S_inter) rises in deeper layers, that occurrences "
-        "of the same word (S_intra) stay more similar than random pairs in every layer, and "
-        "that GPT-2's last layer is the extreme case, with S_inter near 1 (Ethayarajh, 2019, "
-        "saw the same).",
-        "S_inter and S_intra per hidden state (the embedding output is layer 0 and is left out "
-        "of the depth trend), special tokens excluded: S_inter exactly over every extracted "
-        "token of each corpus, S_intra on a seeded sample of tokens. Checks: Spearman ρ(layer, S_inter) ≥ 0.5; S_intra − S_inter ≥ 0.1 at "
-        "every layer; for GPT-family models, the last layer has the largest S_inter, and it "
-        "exceeds every BERT-family model's last-layer S_inter on the same corpus.",
-    )
+    c = Claim.of(1, COSINE)
     rows = []
     bert_last: dict[str, float] = {}
     for d in of_family(models, "BERT family").values():
@@ -211,47 +351,49 @@ def claim_cosine(models: Mapping[str, Any]) -> Claim:
         rows.append([m, corpus, fmt(s_inter[0]), fmt(s_inter[len(s_inter) // 2]),
                      fmt(s_inter[-1]), fmt(rho), fmt(np.nanmin(s_intra)),
                      fmt(gap), str(top), str(int(x[-1]))])
-        c.checks.append(Check(f"{m} / {corpus}: S_inter grows with depth",
-                              at_least(rho, 0.5), f"ρ = {fmt(rho)}"))
-        c.checks.append(Check(f"{m} / {corpus}: S_intra above S_inter at every layer",
-                              at_least(gap, 0.1),
-                              f"smallest gap {fmt(gap)}"))
+        tests = [("S_inter grows with depth", at_least(rho, 0.5), f"ρ = {fmt(rho)}"),
+                 ("S_intra above S_inter at every layer", at_least(gap, 0.1),
+                  f"smallest gap {fmt(gap)}")]
         if d["family"] == "GPT family":
             last = s_inter[-1]
-            c.checks.append(Check(
-                f"{m} / {corpus}: largest S_inter at the last layer", top == int(x[-1]),
-                f"largest S_inter {fmt(np.nanmax(s_inter))} at layer {top} of {int(x[-1])}; "
-                f"last layer {fmt(last)}"))
+            tests.append(("largest S_inter at the last layer", top == int(x[-1]),
+                          f"largest S_inter {fmt(np.nanmax(s_inter))} at layer {top} of "
+                          f"{int(x[-1])}; last layer {fmt(last)}"))
             if corpus in bert_last:
-                c.checks.append(Check(
-                    f"{m} / {corpus}: last layer more anisotropic than the BERT family's",
-                    last > bert_last[corpus],
-                    f"S_inter {fmt(last)} vs at most {fmt(bert_last[corpus])}"))
-    c.tables.append(Table(
-        ["model", "corpus", "S_inter L1", "S_inter mid", "S_inter last", "ρ(depth)",
-         "min S_intra", "min S_intra−S_inter", "most anisotropic layer", "last layer"],
-        rows,
-    ))
-    c.figures.append(("cosine.png", "S_inter (top) and S_intra (bottom) against relative depth, "
-                                    "per corpus; GloVe (one layer) as a dashed line."))
+                tests.append(("last layer more anisotropic than the BERT family's",
+                              bool(last > bert_last[corpus]),
+                              f"S_inter {fmt(last)} vs at most {fmt(bert_last[corpus])}"))
+        _corpus_checks(c, m, corpus, tests)
+    c.table(["model", "corpus", "S_inter L1", "S_inter mid", "S_inter last", "ρ(depth)",
+             "min S_intra", "min S_intra−S_inter", "most anisotropic layer", "last layer"], rows)
     return c
 
 
+def _islands_check(m: str, mid: Mapping[str, Any]) -> tuple[Check, str | None]:
+    """The two-islands check of one causal model's middle layer (position 0 kept), and a note.
+
+    Two clusters whose smaller one is (almost) all position-0 tokens are the attention sink,
+    not the paper's islands: the check fails and says so.
+    """
+    what = f"{m}: middle layer {mid['layer']} with position 0 kept splits into two islands"
+    detail = f"|C| = {mid['n_clusters']}, MMS {fmt(mid['mms'])}"
+    if mid["n_clusters"] != 2:
+        return Check(what, False, detail), None
+    small = min(mid["clusters"], key=lambda cl: cl["size"])
+    share = small["share_position_zero"] or 0.0
+    note = (f"{m}, layer {mid['layer']} with position 0 kept: the smaller cluster holds "
+            f"{small['size']:,} tokens, {100 * share:.0f} % of them at position 0")
+    if share > SINK_CLUSTER_SHARE:
+        return (Check(what, False, f"{detail}, but the smaller cluster is {100 * share:.0f} % "
+                      "position 0: the attention sink against the rest, not the paper's islands"),
+                note + " — the two clusters are the attention sink (the first position) against "
+                       "the rest, not the paper's two islands.")
+    return Check(what, True, f"{detail}; the smaller cluster is {100 * share:.0f} % position 0"), \
+        note + "."
+
+
 def claim_clusters(models: Mapping[str, Any]) -> Claim:
-    c = Claim(
-        2,
-        "Isolated clusters exist in every model; GPT-2's middle layers form two islands",
-        "Cai et al. (2021) find, by k-means with silhouette selection, "
-        "well separated clusters in the space of every model they studied, and two distant "
-        "islands in GPT-2's middle layers.",
-        "k-means for k = 2…15 on each layer's sample, k chosen by the mean silhouette; "
-        "fewer than two clusters are reported when the Maximum Mean Silhouette (MMS) is below "
-        "0.1 (Cai et al.'s rule). Causal models are measured without position 0; for them the "
-        "middle and later layers are clustered again with position 0 kept, and each "
-        "cluster's share of position-0 tokens is reported. Checks: at least one layer of every "
-        "model has |C| ≥ 2; for GPT-family models, the middle layer with position 0 kept "
-        "splits into two clusters.",
-    )
+    c = Claim.of(2, CLUSTERS)
     rows = []
     for m, _, corpus, res in each_corpus(models):
         x, k = series(res, "n_clusters")
@@ -259,10 +401,9 @@ def claim_clusters(models: Mapping[str, Any]) -> Claim:
         multi = [int(layer) for layer, kk in zip(x, k, strict=True) if kk >= 2]
         rows.append([m, corpus, ", ".join(fmt(int(v)) for v in k if np.isfinite(v)),
                      fmt(np.nanmax(mms)), fmt(np.nanmedian(mms))])
-        c.checks.append(Check(f"{m} / {corpus}: clusters in some layer", bool(multi),
-                              f"|C| ≥ 2 at layers {multi}" if multi else "no layer with MMS ≥ 0.1"))
-    c.tables.append(Table(["model", "corpus", "|C| per layer (0 → last)", "max MMS", "median MMS"],
-                          rows))
+        c.check(f"{m} / {corpus}: clusters in some layer", bool(multi),
+                f"|C| ≥ 2 at layers {multi}" if multi else "no layer with MMS ≥ 0.1")
+    c.table(["model", "corpus", "|C| per layer (0 → last)", "max MMS", "median MMS"], rows)
     pz_rows = []
     for m, d in of_family(models, "GPT family").items():
         pz = d.get("position_zero")
@@ -277,75 +418,35 @@ def claim_clusters(models: Mapping[str, Any]) -> Claim:
                                       for s, p in zip(sizes, shares, strict=True)),
                             fmt(e["n_position_zero"])])
         mid = min(pz["layers"], key=lambda e: abs(e["layer"] - n_layers / 2))
-        if mid["n_clusters"] == 2:
-            small = min(mid["clusters"], key=lambda cl: cl["size"])
-            share = small["share_position_zero"] or 0.0
-            c.notes.append(
-                f"{m}, layer {mid['layer']} with position 0 kept: the smaller island holds "
-                f"{small['size']:,} tokens, {100 * share:.0f} % of them at position 0"
-                + (" — here the two islands are the first position against the rest."
-                   if share > 0.9 else "."))
-        c.checks.append(Check(
-            f"{m}: middle layer {mid['layer']} with position 0 kept splits in two",
-            mid["n_clusters"] == 2, f"|C| = {mid['n_clusters']}, MMS {fmt(mid['mms'])}"))
+        check, note = _islands_check(m, mid)
+        c.checks.append(check)
+        if note:
+            c.notes.append(note)
     if pz_rows:
-        c.tables.append(Table(
-            ["model", "layer", "|C|", "MMS", "cluster sizes (share that is position 0)",
-             "position-0 tokens in sample"],
-            pz_rows, "GPT-family models, WikiText, with position 0 kept."))
-    c.figures.append(("clusters.png", "MMS per layer against relative depth (|C| = 1 below the "
-                                      "dashed 0.1 line); right: causal models with position 0 "
-                                      "kept."))
+        c.table(["model", "layer", "|C|", "MMS", "cluster sizes (share that is position 0)",
+                 "position-0 tokens in sample"],
+                pz_rows, "GPT-family models, WikiText, with position 0 kept.")
     return c
 
 
 def claim_centering(models: Mapping[str, Any]) -> Claim:
-    c = Claim(
-        3,
-        "Per-cluster centering reveals near-isotropy inside clusters",
-        "Cai et al. (2021) subtract each cluster's mean and find S'_inter close to 0 "
-        "in every layer (isotropic inside clusters), while S'_intra stays clearly positive "
-        "(word identity survives).",
-        "S'_inter and S'_intra after subtracting each k-means cluster's mean (the clusters of "
-        "claim 2; a single cluster means plain centering), contextual models only (every "
-        "occurrence of a word has the same static vector, so S'_intra is 1 there by "
-        "construction). Checks: |S'_inter| ≤ 0.05 at every "
-        "layer, and S'_intra − S'_inter ≥ 0.1 at every layer.",
-    )
+    c = Claim.of(3, CENTERING)
     rows = []
     for m, _, corpus, res in each_corpus(contextual(models)):
-        _, s = series(res, "s_inter")
-        _, sc = series(res, "s_inter_centered")
-        _, ic = series(res, "s_intra_centered")
+        _, (s, sc, ic) = columns(res, "s_inter", "s_inter_centered", "s_intra_centered")
         worst = float(np.nanmax(np.abs(sc))) if np.isfinite(sc).any() else None
         gap = float(np.nanmin(ic - sc)) if np.isfinite(ic - sc).any() else None
         rows.append([m, corpus, fmt(np.nanmean(s)), fmt(np.nanmean(sc), 3), fmt(worst, 3),
                      fmt(np.nanmean(ic)), fmt(gap)])
-        c.checks.append(Check(f"{m} / {corpus}: S'_inter near 0",
-                              at_most(worst, 0.05), f"max |S'_inter| {fmt(worst, 3)}"))
-        c.checks.append(Check(f"{m} / {corpus}: S'_intra stays above S'_inter",
-                              at_least(gap, 0.1), f"smallest gap {fmt(gap)}"))
-    c.tables.append(Table(["model", "corpus", "mean S_inter", "mean S'_inter", "max |S'_inter|",
-                           "mean S'_intra", "min S'_intra−S'_inter"], rows))
-    c.figures.append(("centering.png", "S_inter before (solid) and after (dashed) per-cluster "
-                                       "centering, WikiText."))
+        c.check(f"{m} / {corpus}: S'_intra stays above S'_inter", at_least(gap, 0.1),
+                f"smallest gap {fmt(gap)} (max |S'_inter| {fmt(worst, 3)}, not checked)")
+    c.table(["model", "corpus", "mean S_inter", "mean S'_inter", "max |S'_inter|",
+             "mean S'_intra", "min S'_intra−S'_inter"], rows)
     return c
 
 
 def claim_manifolds(models: Mapping[str, Any]) -> Claim:
-    c = Claim(
-        4,
-        "GPT-family layers lie on a low-dimensional Swiss-roll manifold; BERT-family ones do not",
-        "Cai et al. (2021) project GPT-2's token vectors on their top "
-        "principal components and see a rolled, low-dimensional manifold (a 'Swiss roll'), "
-        "while BERT's clouds are not low-dimensional in this way.",
-        "3-D PCA views of a seeded sample of tokens at four depths, coloured by Zipf word "
-        "frequency (position 0 left out for causal models), plus two numbers per view: the "
-        "share of variance on the top three components and TwoNN's intrinsic dimension of "
-        "the layer. The shape itself is judged by eye in the figure; the check is numeric: at "
-        "the middle layer, every GPT-family model puts a larger share of variance on three "
-        "components than every BERT-family model, and has a lower TwoNN dimension.",
-    )
+    c = Claim.of(4, MANIFOLDS)
     rows = []
     mids: dict[str, tuple[float, float]] = {}
     for m, d in contextual(models).items():
@@ -366,71 +467,54 @@ def claim_manifolds(models: Mapping[str, Any]) -> Claim:
     bert = [m for m in mids if models[m]["family"] == "BERT family"]
     for g in gpt:
         if not bert:
-            c.checks.append(Check(f"{g}: lower-dimensional than BERT family", None, "no BERT-family model"))
+            c.check(f"{g}: lower-dimensional than BERT family", None, "no BERT-family model")
             continue
-        share_ok = all(mids[g][0] > mids[b][0] for b in bert)
-        lid_ok = all(mids[g][1] < mids[b][1] for b in bert)
-        c.checks.append(Check(
-            f"{g}: middle layer more concentrated on 3 components than the BERT family",
-            share_ok, ", ".join(f"{m} {fmt(mids[m][0])}" for m in [g, *bert])))
-        c.checks.append(Check(
-            f"{g}: middle layer has a lower TwoNN dimension than the BERT family",
-            lid_ok, ", ".join(f"{m} {fmt(mids[m][1], 1)}" for m in [g, *bert])))
-    c.tables.append(Table(["model", "family", "layer", "variance on top 3 PCs", "TwoNN ID"], rows,
-                          "WikiText; the views of the figure."))
-    c.figures.append(("manifolds.png", "3-D PCA views (WikiText) at four depths, coloured by "
-                                       "Zipf frequency; the axis titles give each layer."))
+        c.check(f"{g}: middle layer more concentrated on 3 components than the BERT family",
+                all(mids[g][0] > mids[b][0] for b in bert),
+                ", ".join(f"{m} {fmt(mids[m][0])}" for m in [g, *bert]))
+        c.check(f"{g}: middle layer has a lower TwoNN dimension than the BERT family",
+                all(mids[g][1] < mids[b][1] for b in bert),
+                ", ".join(f"{m} {fmt(mids[m][1], 1)}" for m in [g, *bert]))
+    c.table(["model", "family", "layer", "variance on top 3 PCs", "TwoNN ID"], rows,
+            "WikiText; the views of the figure.")
     return c
 
 
+def _frequency_check(x: np.ndarray, rho: np.ndarray, static: bool) -> tuple[bool, str]:
+    """|ρ| ≥ 0.5 in some layer; says so when only layer 0 (static input embeddings) passes."""
+    i = int(np.nanargmax(np.abs(rho)))
+    passed = bool(abs(rho[i]) >= 0.5)
+    detail = f"largest |ρ| {fmt(abs(rho[i]))} at layer {int(x[i])}"
+    passing = {int(layer) for layer, r in zip(x, rho, strict=True) if abs(r) >= 0.5}
+    if passed and not static and passing == {0}:
+        ctx = x > 0
+        best = float(np.nanmax(np.abs(rho[ctx]))) if np.isfinite(rho[ctx]).any() else None
+        detail += (" — only at layer 0, the static input embeddings; no contextual layer "
+                   f"reaches 0.5 (largest |ρ| from layer 1 on: {fmt(best)})")
+    return passed, detail
+
+
 def claim_frequency(models: Mapping[str, Any]) -> Claim:
-    c = Claim(
-        5,
-        "Frequent words gather in one region; PC1 correlates with log frequency",
-        "Cai et al. (2021) see frequent and rare words in different regions of the "
-        "PCA views; Liang et al. (2021) report that the first principal component correlates "
-        "with log word frequency (about −0.7; the sign of a principal component is arbitrary).",
-        "Spearman ρ between each token's coordinate on the layer's first principal component "
-        "and the Zipf frequency of its word (wordfreq), on the layer sample. Check: |ρ| ≥ 0.5 "
-        "in at least one layer of the model.",
-    )
+    c = Claim.of(5, FREQUENCY)
     rows = []
-    for m, _, corpus, res in each_corpus(models):
+    for m, d, corpus, res in each_corpus(models):
         x, rho = series(res, "freq_pc1_spearman")
         if not np.isfinite(rho).any():
-            c.checks.append(Check(f"{m} / {corpus}: PC1 tracks frequency", None, "no frequencies"))
+            c.check(f"{m} / {corpus}: PC1 tracks frequency", None, "no frequencies")
             continue
         i = int(np.nanargmax(np.abs(rho)))
         _, norm_rho = series(res, "freq_norm_spearman")
         rows.append([m, corpus, fmt(rho[i]), str(int(x[i])), fmt(rho[-1]),
                      fmt(norm_rho[i])])
-        c.checks.append(Check(f"{m} / {corpus}: PC1 tracks frequency", bool(abs(rho[i]) >= 0.5),
-                              f"largest |ρ| {fmt(abs(rho[i]))} at layer {int(x[i])}"))
-    c.tables.append(Table(["model", "corpus", "ρ(PC1, Zipf) largest", "at layer",
-                           "ρ at last layer", "ρ(norm, Zipf) there"], rows))
-    c.figures.append(("frequency.png", "Top: |ρ(PC1, Zipf frequency)| against relative depth. "
-                                       "Bottom: PC1–PC2 views of the middle layer (WikiText), "
-                                       "coloured by Zipf frequency."))
+        passed, detail = _frequency_check(x, rho, d["family"] == "static")
+        c.check(f"{m} / {corpus}: PC1 tracks frequency", passed, detail)
+    c.table(["model", "corpus", "ρ(PC1, Zipf) largest", "at layer", "ρ at last layer",
+             "ρ(norm, Zipf) there"], rows)
     return c
 
 
 def claim_lid(models: Mapping[str, Any]) -> Claim:
-    c = Claim(
-        6,
-        "LID is small relative to the width, grows with depth, and static embeddings have "
-        "higher LID than contextual ones",
-        "Cai et al. (2021) estimate the Local Intrinsic Dimension by the kNN "
-        "MLE (Amsaleg et al., 2015): it is far below the width, rises "
-        "with depth roughly linearly, and is higher for static embeddings (GloVe, word2vec) "
-        "than for contextual ones.",
-        "LID by the kNN MLE (k = 20, exact Euclidean neighbours, true distances, "
-        "duplicates handled) per point of each layer's sample, summarised by the median: a "
-        "few points whose 20 neighbours sit at almost the same distance get estimates in the "
-        "thousands and can carry the mean (shown beside it). Checks: median LID / width ≤ 0.1 "
-        "at every layer; ρ(layer, median LID) ≥ 0.5 (from layer 1); the static table's median "
-        "LID above the contextual model's average over layers on the same corpus. The "
-        "straight-line R² is shown for 'roughly linearly'.",
-    )
+    c = Claim.of(6, LID)
     rows = []
     static = of_family(models, "static")
     for m, _, corpus, res in each_corpus(contextual(models)):
@@ -444,20 +528,17 @@ def claim_lid(models: Mapping[str, Any]) -> Claim:
         rows.append([m, corpus, fmt(lid[0], 1), fmt(lid[-1], 1), fmt(np.nanmean(lid), 1),
                      fmt(np.nanmax(lid_mean), 1), fmt(ratio, 3), fmt(rho), fmt(r2),
                      ", ".join(fmt(v, 1) for _, v in glove) or "–"])
-        c.checks.append(Check(f"{m} / {corpus}: LID far below width",
-                              at_most(ratio, 0.1),
-                              f"max median LID/width {fmt(ratio, 3)}"))
-        c.checks.append(Check(f"{m} / {corpus}: LID grows with depth",
-                              at_least(rho, 0.5), f"ρ = {fmt(rho)}, R² = {fmt(r2)}"))
+        _corpus_checks(c, m, corpus, [
+            ("LID far below width", at_most(ratio, 0.1), f"max median LID/width {fmt(ratio, 3)}"),
+            ("LID grows with depth", at_least(rho, 0.5), f"ρ = {fmt(rho)}, R² = {fmt(r2)}"),
+        ])
         for name, value in glove:
-            c.checks.append(Check(f"{name} vs {m} / {corpus}: static LID higher",
-                                  bool(value > np.nanmean(lid)),
-                                  f"{fmt(value, 1)} vs mean {fmt(np.nanmean(lid), 1)}"))
-    c.tables.append(Table(["model", "corpus", "median LID L1", "median LID last",
-                           "average over layers", "largest per-layer mean", "max LID/width",
-                           "ρ(depth)", "R² line", "static LID"], rows))
-    c.figures.append(("lid.png", "Median LID (kNN MLE, k = 20) against relative depth; GloVe "
-                                 "as a dashed line. Right: LID as a share of the width."))
+            c.check(f"{name} vs {m} / {corpus}: static LID higher",
+                    bool(value > np.nanmean(lid)),
+                    f"{fmt(value, 1)} vs mean {fmt(np.nanmean(lid), 1)}")
+    c.table(["model", "corpus", "median LID L1", "median LID last", "average over layers",
+             "largest per-layer mean", "max LID/width", "ρ(depth)", "R² line", "static LID"],
+            rows)
     return c
 
 
@@ -478,30 +559,34 @@ def _scores(evaluation: Mapping[str, Any], mode: str) -> dict[tuple[str, str], f
     return out
 
 
+REPAIRS_TEXT = ClaimText(
+    "Cluster-based repair and learned removal raise isotropy and task scores more than "
+    "all-but-the-top",
+    "Rajaee & Pilehvar (2021) report that per-cluster removal of the mean and dominant "
+    "directions gives a higher I(V) and better STS and word-similarity scores than "
+    "all-but-the-top (ABTT, Mu & Viswanath 2018); Liang et al. (2021) report the same for "
+    "removal with learned weights. Whitening (Su et al., 2021) is shown for comparison.",
+    "log10 I(V) of unit-length vectors (I(V) is not scale-invariant: whitening inflates "
+    "norms, and the papers' I(V) of raw vectors, or of merely centred ones, would rank "
+    "repairs by their norms) on the "
+    "last layer's WikiText sample before and "
+    "after each repair, fitted inductively (on a disjoint sample) and transductively (on "
+    "the measured sample); Spearman × 100 on STS-B test (mean pooling, last layer) and on "
+    "WS-353 and SimLex-999 (each word encoded alone), repairs fitted inductively (STS-B "
+    "training sentences, duplicates kept; for words, the most frequent English words, "
+    "GloVe's whole vocabulary unless the plan caps it) or transductively "
+    "(the evaluation data). Learned removal's weights are trained on MTurk-287, RG-65, "
+    "MC-30, YP-130 and VERB-143, pairs of the evaluated sets dropped. Checks: per model "
+    "and fit, cluster (and learned) end with a higher I(V) of unit-length vectors than "
+    "ABTT, and a larger gain on "
+    "each task than ABTT.",
+    ("repairs.png", f"Left: log10 {ISOTROPY_LABEL} before and after each repair (inductive "
+                    "fit). Right: change in STS-B Spearman × 100 (inductive)."),
+)
+
+
 def claim_repairs(models: Mapping[str, Any], repairs: Sequence[str]) -> Claim:
-    c = Claim(
-        7,
-        "Cluster-based repair and learned removal raise isotropy and task scores more than "
-        "all-but-the-top",
-        "Rajaee & Pilehvar (2021) report that per-cluster removal of the mean and dominant "
-        "directions gives a higher I(V) and better STS and word-similarity scores than "
-        "all-but-the-top (ABTT, Mu & Viswanath 2018); Liang et al. (2021) report the same for "
-        "removal with learned weights. Whitening (Su et al., 2021) is shown for comparison.",
-        "log10 I(V) of unit-length vectors (I(V) is not scale-invariant: whitening inflates "
-        "norms, and the papers' I(V) of raw vectors, or of merely centred ones, would rank "
-        "repairs by their norms) on the "
-        "last layer's WikiText sample before and "
-        "after each repair, fitted inductively (on a disjoint sample) and transductively (on "
-        "the measured sample); Spearman × 100 on STS-B test (mean pooling, last layer) and on "
-        "WS-353 and SimLex-999 (each word encoded alone), repairs fitted inductively (STS-B "
-        "training sentences, duplicates kept; for words, the most frequent English words, "
-        "GloVe's whole vocabulary unless the plan caps it) or transductively "
-        "(the evaluation data). Learned removal's weights are trained on MTurk-287, RG-65, "
-        "MC-30, YP-130 and VERB-143, pairs of the evaluated sets dropped. Checks: per model "
-        "and fit, cluster (and learned) end with a higher I(V) of unit-length vectors than "
-        "ABTT, and a larger gain on "
-        "each task than ABTT.",
-    )
+    c = Claim.of(7, REPAIRS_TEXT)
     iso_rows = []
     for m, d in models.items():
         entries = d.get("repairs", {}).get("transforms", [])
@@ -517,12 +602,11 @@ def claim_repairs(models: Mapping[str, Any], repairs: Sequence[str]) -> Claim:
                 got = _isotropy(by.get(r, {}).get("after"))
                 if got is None or abtt is None:
                     continue
-                c.checks.append(Check(f"{m} / {fit}: {r} ends with a higher {ISOTROPY_LABEL} "
-                                      "than ABTT", got > abtt,
-                                      f"log10 I(V) {fmt(got)} vs {fmt(abtt)}"))
-    c.tables.append(Table(["model", "fit", "log10 I(V) before", *[f"after {r}" for r in repairs]],
-                          iso_rows, f"log10 {ISOTROPY_LABEL}, last layer, WikiText sample; 0 is "
-                                    "perfectly isotropic."))
+                c.check(f"{m} / {fit}: {r} ends with a higher {ISOTROPY_LABEL} than ABTT",
+                        got > abtt, f"log10 I(V) {fmt(got)} vs {fmt(abtt)}")
+    c.table(["model", "fit", "log10 I(V) before", *[f"after {r}" for r in repairs]],
+            iso_rows, f"log10 {ISOTROPY_LABEL}, last layer, WikiText sample; 0 is perfectly "
+                      "isotropic.")
     task_rows = []
     for m, d in models.items():
         ev = d.get("evaluation") or {}
@@ -539,11 +623,10 @@ def claim_repairs(models: Mapping[str, Any], repairs: Sequence[str]) -> Claim:
                     got = sc.get((col, r))
                     if got is None or abtt is None:
                         continue
-                    c.checks.append(Check(f"{m} / {fit} / {col}: {r} beats ABTT", got > abtt,
-                                          f"{fmt(got, 1)} vs {fmt(abtt, 1)}"))
-    c.tables.append(Table(["model", "fit", "task", "none", *[f"Δ {r}" for r in repairs]],
-                          task_rows, "Spearman × 100 without repair, and the change each repair "
-                                     "brings."))
+                    c.check(f"{m} / {fit} / {col}: {r} beats ABTT", got > abtt,
+                            f"{fmt(got, 1)} vs {fmt(abtt, 1)}")
+    c.table(["model", "fit", "task", "none", *[f"Δ {r}" for r in repairs]],
+            task_rows, "Spearman × 100 without repair, and the change each repair brings.")
     small = sorted({(r["column"], int(r["fit_n"]))
                     for d in models.values()
                     for r in (d.get("evaluation") or {}).get("transductive", {}).get("results", [])
@@ -556,9 +639,275 @@ def claim_repairs(models: Mapping[str, Any], repairs: Sequence[str]) -> Claim:
             + "): the cluster repair's 27 clusters then hold a few dozen words each, and "
             "removing each cluster's dominant directions from so few points erases much of "
             "what separates them.")
-    c.figures.append(("repairs.png", f"Left: log10 {ISOTROPY_LABEL} before and after each "
-                                     "repair (inductive fit). Right: change in STS-B Spearman "
-                                     "× 100 (inductive)."))
+    return c
+
+
+MASSIVE = ClaimText(
+    "Causal models carry massive activations in a few fixed dimensions, at position 0, from "
+    "an early layer on",
+    "Sun et al. (COLM 2024) find in LLMs a handful of activations up to 10,000 times larger "
+    "than the median (|a| > 100 and > 1000 × the median), in a few fixed feature dimensions, "
+    "on the starting token (and some delimiters); they appear abruptly in an early layer and "
+    "stay nearly constant through the middle layers.",
+    "The registry's massive-activation measures (massive_activations, "
+    "massive_activation_dims, massive_activation_ratio, massive_activation_top) and the "
+    "position-0 shares (sink_share, sink_token_share) of every layer, WikiText, with position "
+    "0 and special tokens kept (a BOS token is position 0): the largest |a| per dimension over "
+    "every token, the median |a| on the seeded sample. Encoders are shown from their analysis "
+    "(special tokens excluded), not checked. Checks per causal model: a layer in the first "
+    "quarter of the depth has massive activations and at least half of the layers from there "
+    "to the last have them; they sit in few dimensions (at most 1 % of the width, at least 4 "
+    "allowed) and the commonest of them is massive in at least 75 % of those layers; the "
+    "largest activation is at position 0 in at least half of them.",
+)
+
+ID_PROFILE = ClaimText(
+    "Intrinsic dimension rises then falls across depth",
+    "Valeriani et al. (NeurIPS 2023) find, for transformers trained on proteins and images, "
+    "that the intrinsic dimension of the representations grows in the first layers to a peak "
+    "and then falls, the later layers being low-dimensional.",
+    "TwoNN (id_twonn, DADApy's defaults) and GRIDE (id_gride, at the largest scale) on the "
+    "seeded distinct sample of every hidden state, embeddings (layer 0) included; the kNN "
+    "MLE's median (lid_mle_median) shown beside them. Check per model, corpus and estimator: "
+    "the largest ID is at an inner layer (not the first or the last), and both the first and "
+    "the last layer are at least 10 % below it.",
+)
+
+ERANK = ClaimText(
+    "Effective rank dips in the intermediate layers of causal models, more than in encoders",
+    "Skean et al. (ICML 2025), 'Layer by layer', find that the intermediate layers of "
+    "autoregressive models compress their inputs: the matrix entropy of the token "
+    "representations has a pronounced dip in the middle of the network, while encoders "
+    "(BERT) keep a flatter profile.",
+    "Effective rank (Roy & Vetterli 2007: exp of the Shannon entropy of the normalised "
+    "singular values of the centred layer, over every extracted token, pooled across "
+    "sentences rather than per prompt as Skean et al. do) per hidden state from layer 1; "
+    "RankMe beside it. The dip is 1 − (smallest effective rank strictly between the first and "
+    "the last layer) / (the smaller of the two ends). Checks per GPT-family model and corpus: "
+    "dip ≥ 0.1, and larger than every BERT-family model's dip on the same corpus.",
+)
+
+CKA = ClaimText(
+    "Adjacent layers are more similar than distant ones (CKA)",
+    "Kornblith et al. (ICML 2019) compare layers by linear CKA and find that representations "
+    "change gradually: neighbouring layers are the most similar, and similarity falls with "
+    "the distance between layers.",
+    "Linear CKA between every pair of hidden states on the same seeded tokens (the analysis "
+    "results' layer_similarity where present; otherwise findings' own computation by the "
+    "HSIC formula on a seeded subset of the analysis sample). Checks per model and corpus: "
+    "the mean CKA of adjacent layers exceeds the mean CKA of layers at least half the depth "
+    "apart; for at least 90 % of the layers the most similar other layer is an adjacent one.",
+    ("cka.png", "Linear CKA between every pair of hidden states (WikiText); brighter is more "
+                "similar."),
+)
+
+
+def _massive_summary(entries: Sequence[Mapping[str, Any]], width: int | None) -> dict[str, Any]:
+    """Where a model's massive activations are, from per-layer massive-activation entries."""
+    rows = sorted((e for e in entries if e.get("massive_activation_dims") is not None),
+                  key=lambda e: e["layer"])
+    layers = [int(e["layer"]) for e in rows]
+    hit = [e for e in rows if e["massive_activation_dims"] > 0]
+    dims = [[t["dim"] for t in e.get("massive_activation_top") or [] if t.get("massive")]
+            for e in hit]
+    counts: dict[int, int] = {}
+    for ds in dims:
+        for j in set(ds):
+            counts[j] = counts.get(j, 0) + 1
+    commonest = max(counts, key=lambda j: (counts[j], -j)) if counts else None
+    at_zero = [bool((e.get("massive_activation_top") or [{}])[0].get("position") == 0) for e in hit]
+    ratios = [e.get("massive_activation_ratio") for e in rows]
+    return {
+        "layers": layers,
+        "massive_layers": [int(e["layer"]) for e in hit],
+        "max_dims": max((int(e["massive_activation_dims"]) for e in hit), default=0),
+        "dim_limit": max(4, (width or 0) // 100),
+        "commonest": commonest,
+        "commonest_share": counts[commonest] / len(hit) if commonest is not None else None,
+        "share_at_zero": float(np.mean(at_zero)) if at_zero else None,
+        "max_ratio": max((r for r in ratios if r is not None), default=None),
+        "max_abs": max((e.get("max_abs_activation") or 0.0 for e in rows), default=None),
+    }
+
+
+def _massive_checks(m: str, s: Mapping[str, Any]) -> list[Check]:
+    """The three checks of claim 8 on one causal model's :func:`_massive_summary`."""
+    hit, layers = s["massive_layers"], s["layers"]
+    if not layers:
+        return [Check(f"{m}: massive activations from an early layer on", None, "not measured")]
+    top = max(layers)
+    onset = hit[0] if hit else None
+    after = [layer for layer in layers if onset is not None and layer >= onset]
+    persistent = len(hit) / len(after) if after else 0.0
+    early = onset is not None and onset <= max(1.0, top / 4)
+    out = [Check(f"{m}: massive activations from an early layer on", early and persistent >= 0.5,
+                 f"in layers {hit} of 0–{top} (first at {onset}); largest |a| "
+                 f"{fmt(s['max_abs'], 0)}, {fmt(s['max_ratio'], 0)} × the median"
+                 if hit else f"none in layers 0–{top} (largest ratio {fmt(s['max_ratio'], 0)})")]
+    if not hit:
+        return out + [Check(f"{m}: massive activations in a few fixed dimensions", None,
+                            "no massive activations"),
+                      Check(f"{m}: the largest activation is at position 0", None,
+                            "no massive activations")]
+    few = s["max_dims"] <= s["dim_limit"]
+    out.append(Check(f"{m}: massive activations in a few fixed dimensions",
+                     few and (s["commonest_share"] or 0.0) >= 0.75,
+                     f"at most {s['max_dims']} massive dimensions per layer (limit "
+                     f"{s['dim_limit']}); dimension {s['commonest']} is massive in "
+                     f"{fmt(100 * s['commonest_share'], 0)} % of those layers"))
+    out.append(Check(f"{m}: the largest activation is at position 0",
+                     at_least(s["share_at_zero"], 0.5),
+                     f"at position 0 in {fmt(100 * s['share_at_zero'], 0)} % of the layers with "
+                     "massive activations"))
+    return out
+
+
+def claim_massive(models: Mapping[str, Any]) -> Claim:
+    c = Claim.of(8, MASSIVE)
+    rows = []
+    for m, d in contextual(models).items():
+        causal = d["family"] == "GPT family"
+        res = d["analysis"].get("wikitext", {})
+        entries = ((d.get("position_zero") or {}).get("massive") or {}).get("layers") \
+            if causal else layer_entries(res)
+        if entries is None:
+            if causal:
+                c.check(f"{m}: massive activations from an early layer on", None,
+                        "not measured with position 0 kept")
+            continue
+        s = _massive_summary(entries, res.get("width"))
+        mid = min(entries, key=lambda e: abs(e["layer"] - max(s["layers"] or [0]) / 2)) \
+            if entries else {}
+        rows.append([m, d["family"], "kept" if causal else "excluded (special)",
+                     ", ".join(map(str, s["massive_layers"])) or "none",
+                     fmt(s["max_abs"], 0), fmt(s["max_ratio"], 0), str(s["max_dims"]),
+                     "–" if s["commonest"] is None else str(s["commonest"]),
+                     "–" if s["share_at_zero"] is None else f"{100 * s['share_at_zero']:.0f} %",
+                     fmt(mid.get("sink_share")), fmt(mid.get("sink_token_share"), 3)])
+        if causal:
+            c.checks.extend(_massive_checks(m, s))
+    c.table(["model", "family", "position 0", "layers with massive activations", "largest |a|",
+             "largest / median", "most massive dims in a layer", "commonest dim",
+             "top at position 0", "position-0 share of norm² (mid layer)",
+             "position-0 share of tokens"], rows, "WikiText.")
+    return c
+
+
+def _peak_inside(x: np.ndarray, y: np.ndarray) -> tuple[bool | None, str]:
+    """Whether ``y`` peaks at an inner layer with both ends at least 10 % below the peak."""
+    ok = np.isfinite(y)
+    if ok.sum() < 3:
+        return None, "fewer than three layers with a value"
+    x, y = x[ok], y[ok]
+    i = int(np.argmax(y))
+    inner = 0 < i < y.size - 1
+    rise, fall = 1 - y[0] / y[i], 1 - y[-1] / y[i]
+    return (inner and rise >= 0.1 and fall >= 0.1,
+            f"peak {fmt(y[i], 1)} at layer {int(x[i])}; first layer {fmt(100 * rise, 0)} % "
+            f"below it, last layer {fmt(100 * fall, 0)} % below")
+
+
+def claim_id_profile(models: Mapping[str, Any]) -> Claim:
+    c = Claim.of(9, ID_PROFILE)
+    rows = []
+    for m, _, corpus, res in each_corpus(contextual(models)):
+        x, (twonn, gride, lid) = columns(res, "id_twonn", "id_gride", "lid_mle_median")
+        rows.append([m, corpus, *(", ".join(fmt(v, 1) for v in y) for y in (twonn, gride, lid))])
+        _corpus_checks(c, m, corpus, [
+            (f"{name} rises then falls", *_peak_inside(x, y))
+            for name, y in (("TwoNN", twonn), ("GRIDE", gride))
+        ])
+    c.table(["model", "corpus", "TwoNN per layer (0 → last)", "GRIDE per layer",
+             "median kNN-MLE LID per layer"], rows)
+    return c
+
+
+def _dip(y: np.ndarray) -> float | None:
+    """1 − (smallest inner value) / (the smaller end), on the finite values of ``y``."""
+    y = y[np.isfinite(y)]
+    if y.size < 3:
+        return None
+    return float(1 - y[1:-1].min() / min(y[0], y[-1]))
+
+
+def claim_effective_rank(models: Mapping[str, Any]) -> Claim:
+    c = Claim.of(10, ERANK)
+    rows = []
+    dips: dict[tuple[str, str], float | None] = {}
+    for m, _, corpus, res in each_corpus(contextual(models)):
+        x, er = series(res, "effective_rank", skip_embedding=True)
+        _, rankme = series(res, "rankme", skip_embedding=True)
+        dips[(m, corpus)] = _dip(er)
+        i = int(np.nanargmin(er)) if np.isfinite(er).any() else None
+        rows.append([m, models[m]["family"], corpus, fmt(er[0], 1),
+                     "–" if i is None else f"{fmt(er[i], 1)} (layer {int(x[i])})",
+                     fmt(er[-1], 1), fmt(dips[(m, corpus)]), fmt(np.nanmean(rankme), 1)])
+    for (m, corpus), dip in dips.items():
+        if models[m]["family"] != "GPT family":
+            continue
+        bert = [v for (b, cp), v in dips.items()
+                if cp == corpus and models[b]["family"] == "BERT family" and v is not None]
+        tests = [("effective rank dips in the middle layers", at_least(dip, 0.1),
+                  f"dip {fmt(dip)}")]
+        if bert:
+            tests.append(("deeper dip than the BERT family's",
+                          None if dip is None else bool(dip > max(bert)),
+                          f"{fmt(dip)} vs at most {fmt(max(bert))}"))
+        _corpus_checks(c, m, corpus, tests)
+    c.table(["model", "family", "corpus", "eRank L1", "smallest eRank", "eRank last", "dip",
+             "mean RankMe"], rows)
+    return c
+
+
+def similarity_of(d: Mapping[str, Any], corpus: str) -> tuple[Mapping[str, Any] | None, str]:
+    """The CKA section of one corpus: the analysis results' ``layer_similarity`` where they
+    have it, else findings' own (from :func:`isoscope.findings._collect._linear_cka`)."""
+    res = d["analysis"].get(corpus) or {}
+    if isinstance(res.get("layer_similarity"), Mapping):
+        return res["layer_similarity"], "results' layer_similarity"
+    own = (d.get("layer_similarity") or {}).get(corpus)
+    return (own, "findings' HSIC stand-in") if isinstance(own, Mapping) else (None, "")
+
+
+def cka_profile(cka: np.ndarray) -> dict[str, float | None]:
+    """Adjacent against distant similarity of a layer × layer CKA matrix."""
+    n = cka.shape[0]
+    gap = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    far = gap >= max(2, n / 2)
+    off = np.where(gap > 0, cka, -np.inf)
+    nearest = np.abs(np.argmax(off, axis=1) - np.arange(n)) == 1 if n > 1 else np.zeros(0, bool)
+    return {"adjacent": float(np.nanmean(cka[gap == 1])) if n > 1 else None,
+            "distant": float(np.nanmean(cka[far])) if far.any() else None,
+            "nearest_adjacent": float(nearest.mean()) if n > 1 else None,
+            "min": float(np.nanmin(cka)) if n else None}
+
+
+def claim_cka(models: Mapping[str, Any]) -> Claim:
+    c = Claim.of(11, CKA)
+    rows = []
+    for m, d, corpus, _ in each_corpus(contextual(models)):
+        section, source = similarity_of(d, corpus)
+        if section is None:
+            c.check(f"{m} / {corpus}: adjacent layers more similar than distant ones", None,
+                    "no layer similarity")
+            continue
+        p = cka_profile(np.array(section["cka_linear"], dtype=float))
+        rows.append([m, corpus, str(len(section["layers"])), fmt(p["adjacent"]),
+                     fmt(p["distant"]), fmt(p["min"]),
+                     "–" if p["nearest_adjacent"] is None
+                     else f"{100 * p['nearest_adjacent']:.0f} %", fmt(section.get("n")), source])
+        adjacent, distant = p["adjacent"], p["distant"]
+        _corpus_checks(c, m, corpus, [
+            ("adjacent layers more similar than distant ones",
+             None if adjacent is None or distant is None else bool(adjacent > distant),
+             f"mean CKA {fmt(adjacent, 3)} adjacent vs {fmt(distant, 3)} at least half the depth "
+             "apart"),
+            ("the most similar layer is an adjacent one", at_least(p["nearest_adjacent"], 0.9),
+             "for " + ("–" if p["nearest_adjacent"] is None
+                       else f"{100 * p['nearest_adjacent']:.0f} %") + " of the layers"),
+        ])
+    c.table(["model", "corpus", "layers", "mean CKA adjacent", "mean CKA distant",
+             "smallest CKA", "layers whose nearest is adjacent", "rows", "source"], rows)
     return c
 
 
@@ -573,4 +922,8 @@ def build_claims(collected: Mapping[str, Any], repairs: Sequence[str]) -> list[C
         claim_frequency(models),
         claim_lid(models),
         claim_repairs(models, repairs),
+        claim_massive(models),
+        claim_id_profile(models),
+        claim_effective_rank(models),
+        claim_cka(models),
     ]

@@ -34,13 +34,14 @@ Log = Callable[[str], None]
 
 
 #: Raised whenever what a step computes changes, so older step files are recomputed.
-STEPS_VERSION = 4
+STEPS_VERSION = 5
 
 #: Settings each step depends on (a change re-runs only the steps that use it).
 _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "analysis": ("max_tokens", "sample", "seed", "wikitext", "ptb_split"),
     "repairs": ("max_tokens", "sample", "seed", "wikitext", "data_dir"),
     "position_zero": ("max_tokens", "sample", "seed", "wikitext"),
+    "layer_similarity": ("max_tokens", "sample", "seed", "wikitext", "ptb_split"),
     "clouds": ("max_tokens", "cloud_points", "seed", "wikitext", "ptb_split"),
     "evaluation": ("fit_sentences", "fit_words", "seed", "data_dir"),
 }
@@ -150,11 +151,13 @@ class ModelRun:
     def repairs(self) -> dict[str, Any]:
         """I(V) and the other measures before and after each repair, both fits, last layer.
 
-        Runs :func:`isoscope.pipeline.measure` on the last layer with the repairs, once
-        inductively and once transductively, and keeps the repairs' entries; learned
-        removal's word pairs come from :func:`isoscope.pipeline.learning_inputs`.
+        Runs :func:`isoscope.analysis.evaluate_transforms` (the repairs half of
+        :func:`isoscope.pipeline.measure`, with the same settings) once inductively and once
+        transductively; the last layer's own measures are the analysis step's, not computed
+        again. Learned removal's word pairs come from :func:`isoscope.pipeline.learning_inputs`.
         """
-        from isoscope.pipeline import learning_inputs, measure, resolve_layer
+        from isoscope.analysis import evaluate_transforms
+        from isoscope.pipeline import learning_inputs, resolve_layer
 
         def compute() -> dict[str, Any]:
             store = self.store("wikitext")
@@ -163,12 +166,13 @@ class ModelRun:
                 self.model, layer, [self.plan.data(rel) for rel in LEARN_ON],
                 [self.plan.data(rel) for _, rel in WORD_TASKS],
                 drop_position_zero=self.causal)
+            s = self.settings("wikitext", transforms=list(REPAIRS))
             entries = []
             for transductive in (False, True):
-                settings = self.settings("wikitext", transforms=list(REPAIRS),
-                                         transductive=transductive)
-                res = measure(store, settings, fit_inputs=inputs, layers=[layer])
-                entries += res.transforms
+                entries += evaluate_transforms(
+                    store, s.transforms, layers=[layer], transductive=transductive,
+                    sample=s.sample, seed=s.seed, fit_inputs=inputs,
+                    drop_position_zero=s.drop_position_zero, **s.analysis)
             how = ("rows of the static table" if self.static
                    else f"each word encoded alone, mean-pooled at hidden state {layer}")
             source = {"files": [Path(p).name for p in LEARN_ON],
@@ -179,20 +183,34 @@ class ModelRun:
         return self.step("repairs", compute)
 
     def position_zero(self) -> dict[str, Any]:
-        """Causal models: clusters with the first position kept, and who fills them."""
-        from isoscope.analysis import AnalysisSettings
+        """Causal models with the first position kept: clusters, massive activations, sinks.
+
+        Clusters (four layers spread over depth) are k-means on a seeded sample of the
+        layer's distinct vectors, drawn as :func:`isoscope.analysis.analyze` draws it, with
+        each cluster's share of position-0 tokens. Every layer gets the registry's
+        ``massive_activations`` and ``sink_share`` groups with position 0 and special
+        tokens kept (a BOS token is the first position): whole-layer moments of every
+        token, the seeded sample for the median and the shares.
+        """
+        from isoscope.analysis import AnalysisSettings, Source
+        from isoscope.analysis._source import layer_pass, sample_rows
         from isoscope.metrics import kmeans_silhouette
 
         def compute() -> dict[str, Any]:
             store = self.store("wikitext")
-            positions = store.tokens(columns=["position"])["position"].to_numpy()
-            layers = _spread(store.layers)
+            src = Source(store)
+            tok = store.tokens(columns=["position", "token"])
+            positions = tok["position"].to_numpy()
             # k-means as the analysis clusters (the same k range, restarts and iterations).
-            a = AnalysisSettings()
+            a = AnalysisSettings(sample=self.plan.sample, seed=self.plan.seed)
+            candidates = src.candidates(include_special=False, drop_position_zero=False)
             rows_out = []
-            for layer in layers:
-                X, rows = store.sample(layer, self.plan.sample, seed=self.plan.seed)
-                res = kmeans_silhouette(X, (a.k_range[0], a.k_range[1]),
+            for layer in _spread(store.layers):
+                found = layer_pass(src, layer, candidates, chunk_rows=a.chunk_rows,
+                                   moments=False, distinct=True).distinct_candidates
+                assert found is not None
+                rows = sample_rows(found, self.plan.sample, self.plan.seed)
+                res = kmeans_silhouette(src.rows(layer, rows), (a.k_range[0], a.k_range[1]),
                                         silhouette_sample=a.silhouette_sample,
                                         seed=self.plan.seed, n_init=a.kmeans_n_init,
                                         min_mms=a.no_cluster_mms, backend=a.kmeans_backend,
@@ -209,9 +227,38 @@ class ModelRun:
                                  "mms": res.mms, "best_k": res.best_k,
                                  "silhouette_curve": {"k": res.ks, "score": res.scores},
                                  "clusters": clusters})
-            return {"corpus": "wikitext", "include_special": False, "layers": rows_out}
+            return {"corpus": "wikitext", "include_special": False, "distinct": True,
+                    "layers": rows_out,
+                    "massive": _massive_layers(src, positions, tok["token"], a)}
 
         return self.step("position_zero", compute)
+
+    def layer_similarity(self) -> dict[str, Any]:
+        """Linear CKA between every pair of layers, per corpus (see :func:`_linear_cka`)."""
+
+        def compute() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for corpus in self.plan.corpora():
+                store = self.store(corpus)
+                rows = store.sample_indices(self.plan.sample, self.plan.seed,
+                                            drop_position_zero=self.causal)
+                rng = np.random.default_rng(self.plan.seed)
+                if rows.size > CKA_ROWS:
+                    rows = np.sort(rng.choice(rows, CKA_ROWS, replace=False))
+                reps = [np.asarray(store.layer(layer)[rows], dtype=np.float64)
+                        for layer in store.layers]
+                keep = np.logical_and.reduce([np.linalg.norm(X, axis=1) > 0 for X in reps])
+                out[corpus] = {
+                    "layers": [int(x) for x in store.layers],
+                    "cka_linear": _linear_cka([X[keep] for X in reps]).tolist(),
+                    "n": int(keep.sum()), "seed": self.plan.seed, "evidence": "sample",
+                    "how": f"a seeded subset of at most {CKA_ROWS:,} rows of the analysis "
+                           "sample, the same rows in every layer; biased HSIC of linear "
+                           "kernels (findings' own stand-in for the results' layer_similarity)",
+                }
+            return out
+
+        return self.step("layer_similarity", compute)
 
     def clouds(self) -> dict[str, Any]:
         """3-D PCA coordinates of sampled tokens at a few depths, with Zipf frequency."""
@@ -288,10 +335,84 @@ class ModelRun:
         data["repairs"] = self.repairs()
         if self.causal:
             data["position_zero"] = self.position_zero()
+        if not self.static and not all(
+                isinstance(r.get("layer_similarity"), dict) for r in data["analysis"].values()):
+            data["layer_similarity"] = self.layer_similarity()
         if not self.static:
             data["clouds"] = self.clouds()
         data["evaluation"] = self.evaluation()
         return data
+
+
+#: Rows on which findings compares layers by CKA (Gram matrices are n x n).
+CKA_ROWS = 1_000
+
+
+def _linear_cka(reps: list[np.ndarray]) -> np.ndarray:
+    """Linear CKA of every pair of representations of the same rows, by the HSIC formula.
+
+    Stand-in, to be replaced by the analysis results' ``layer_similarity`` section (its
+    ``cka_linear``) once that is merged: :meth:`ModelRun.run` already prefers the section
+    when the analysis has it. CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)) with
+    K = X Xᵀ, L = Y Yᵀ and the biased HSIC(K, L) = tr(K H L H) / (n − 1)², H = I − 11ᵀ/n
+    (Kornblith et al., ICML 2019).
+
+    Parameters
+    ----------
+    reps : list of ndarray of shape (n, d_i)
+
+    Returns
+    -------
+    ndarray of shape (len(reps), len(reps))
+    """
+    centred = []
+    for X in reps:
+        K = np.asarray(X, dtype=np.float64) @ np.asarray(X, dtype=np.float64).T
+        # H K H without forming H: subtract row and column means, add the grand mean back.
+        Kc = K - K.mean(axis=0, keepdims=True) - K.mean(axis=1, keepdims=True) + K.mean()
+        centred.append(Kc.ravel())
+    G = np.array(centred)
+    n = reps[0].shape[0]
+    hsic = G @ G.T / (n - 1) ** 2  # tr(K H L H) = <HKH, HLH>_F
+    scale = np.sqrt(np.clip(np.diag(hsic), 0.0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hsic / np.outer(scale, scale)
+
+
+#: Keys of the registry's massive-activation and sink groups kept per layer.
+_MASSIVE_GROUPS = ("massive_activations", "sink_share")
+
+
+def _massive_layers(src: Any, positions: np.ndarray, tokens: Any, a: Any) -> dict[str, Any]:
+    """The registry's massive-activation and sink measures of every layer, position 0 kept.
+
+    Special tokens are kept too (a BOS token is position 0); moments stream every such
+    token, the seeded sample gives the median |a| and the shares.
+    """
+    from isoscope.analysis._source import layer_pass, sample_rows
+    from isoscope.analysis._suite import layer_data
+    from isoscope.measures import REGISTRY, measure_layer
+
+    token = tokens.astype(str).to_numpy()
+
+    def row_info(rows: np.ndarray) -> dict[str, np.ndarray]:
+        r = np.asarray(rows, dtype=np.int64)
+        return {"token": token[r], "position": positions[r]}
+
+    candidates = src.candidates(include_special=True, drop_position_zero=False)
+    rows = sample_rows(candidates, a.sample, a.seed)
+    groups = [REGISTRY.group(g) for g in _MASSIVE_GROUPS]
+    out = []
+    for layer in src.layers:
+        lp = layer_pass(src, layer, candidates, chunk_rows=a.chunk_rows, moments=True,
+                        distinct=False)
+        data = layer_data(src.rows(layer, rows), a, moments=lp.moments,
+                          positions=positions[rows], row_info=row_info, rows=rows)
+        values = measure_layer(data, groups)
+        values.pop("details", None)
+        out.append({"layer": int(layer), **values})
+    return {"include_special": True, "drop_position_zero": False,
+            "n_sample": int(rows.size), "n_tokens": int(candidates.size), "layers": out}
 
 
 def _spread(layers: list[int]) -> list[int]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from isoscope.findings._claims import contextual, depth, of_family, series
+from isoscope.findings._claims import contextual, depth, of_family, series, similarity_of
 from isoscope.findings._plan import ISOTROPY_KEY, ISOTROPY_LABEL
 from isoscope.report import PALETTE, SEQUENTIAL_CMAP, style
 
@@ -262,6 +262,32 @@ def fig_repairs(models: Mapping[str, Any], out: Path, repairs: Sequence[str]) ->
         return _save(fig, out / "repairs.png")
 
 
+def fig_cka(models: Mapping[str, Any], out: Path) -> Path | None:
+    """Linear CKA heat maps (WikiText), one per contextual model with layer similarity."""
+    import matplotlib.pyplot as plt
+
+    maps = [(m, sec) for m, d in contextual(models).items()
+            for sec in [similarity_of(d, "wikitext")[0]] if sec is not None]
+    if not maps:
+        return None
+    with style():
+        fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.4), squeeze=False)
+        for ax, (m, sec) in zip(axes[0], maps, strict=True):
+            layers = sec["layers"]
+            im = ax.imshow(np.array(sec["cka_linear"], dtype=float), cmap=SEQUENTIAL_CMAP,
+                           vmin=0.0, vmax=1.0, origin="lower", interpolation="nearest")
+            ticks = np.unique(np.round(np.linspace(0, len(layers) - 1,
+                                                   min(len(layers), 6))).astype(int))
+            ax.set_xticks(ticks, [str(layers[i]) for i in ticks])
+            ax.set_yticks(ticks, [str(layers[i]) for i in ticks])
+            ax.set_xlabel("layer")
+            ax.set_ylabel("layer")
+            ax.set_title(m.rstrip("/").rsplit("/", 1)[-1])  # a local path: its folder name
+            ax.grid(False)
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="linear CKA")
+        return _save(fig, out / "cka.png")
+
+
 def draw_all(collected: Mapping[str, Any], out: Path, repairs: Sequence[str]) -> list[Path]:
     """Every figure of the page into ``out``."""
     models = collected["models"]
@@ -275,5 +301,6 @@ def draw_all(collected: Mapping[str, Any], out: Path, repairs: Sequence[str]) ->
         fig_frequency(models, out),
         fig_lid(models, out),
         fig_repairs(models, out, repairs),
+        fig_cka(models, out),
     ]
     return [p for p in made if p is not None]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from isoscope._jsonio import clean_json, write_json
-from isoscope.findings._claims import build_claims
+from isoscope.findings._claims import VERDICT_RULE, build_claims
 from isoscope.findings._figures import draw_all
 from isoscope.findings._plan import REPAIRS
 
@@ -119,6 +119,7 @@ def render(
     families = {m: d["family"] for m, d in collected["models"].items()}
     text = env.get_template("findings.md.j2").render(
         claims=claims,
+        verdict_rule=VERDICT_RULE,
         families=families,
         plan=plan,
         models_line=", ".join(f"`{m}` ({d['family']})" for m, d in collected["models"].items()),

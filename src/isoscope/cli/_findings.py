@@ -42,7 +42,7 @@ def findings_command(
     ),
     progress: bool = progress_option(),
 ) -> None:
-    """Run every bundled model over WikiText-2 and PTB, check the papers' seven claims,
+    """Run every bundled model over WikiText-2 and PTB, check the papers' claims (and those of later work),
     and write docs/findings.md with its figures.
 
     Steps already finished with the same settings are reused, so an interrupted run resumes.

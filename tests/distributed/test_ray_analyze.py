@@ -43,7 +43,7 @@ def _assert_same(a: Any, b: Any, where: str = "") -> int:
         return sum(_assert_same(a[key], b[key], f"{where}.{key}") for key in a)
     if isinstance(a, list | tuple):
         assert len(a) == len(b), where
-        return sum(_assert_same(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b)))
+        return sum(_assert_same(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b, strict=True)))
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None:
             assert a is b, where

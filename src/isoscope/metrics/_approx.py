@@ -68,6 +68,7 @@ def _faiss_index(X: np.ndarray, method: str, k: int, seed: int) -> Any:
     import faiss
 
     n, d = X.shape
+    index: Any
     if method == "hnsw":
         index = faiss.IndexHNSWFlat(d, 32)
         index.hnsw.efConstruction = 80

@@ -93,3 +93,26 @@ def test_ray_moments_on_an_array(cluster: Any) -> None:
     local = analyze(X, **kw)
     dist = analyze(X, engine="ray", ray_workers=3, **kw)
     _assert_same(local.layers, dist.layers, "layers")
+
+
+def test_cli_engine_ray_and_approximate_neighbours(cluster: Any, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from isoscope.cli import app
+
+    X = np.random.default_rng(2).standard_normal((300, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, [
+        "analyze", str(tmp_path / "x.npy"), "--sample", "0", "--lid-k", "5", "--k-max", "3",
+        "--no-progress", "--engine", "ray", "--address", cluster.address, "--workers", "2",
+        "--neighbors", "hnsw", "--neighbors-audit", "50", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    got = json.loads(out.read_text())["layers"][0]
+    want = analyze(X, sample=None, seed=0, lid_k=5, k_range=[2, 3], neighbors="hnsw",
+                   neighbors_audit=50).layers[0]
+    for key in ("s_inter", "lid_mle", "knn_recall_at_k", "knn_lid_difference", "knn_audit_size"):
+        assert got[key] == pytest.approx(want[key], rel=1e-9), key
+    assert got["knn_audit_size"] == 50

@@ -394,7 +394,10 @@ def analyze(
     progress : bool, optional
         Progress bar per layer (default: when stderr is a terminal).
     **settings
-        Any field of :class:`~isoscope.analysis.AnalysisSettings`.
+        Any field of :class:`~isoscope.analysis.AnalysisSettings`; ``engine="ray"`` (with
+        ``ray_address``, ``ray_workers``) runs the moment passes and the exact neighbour search
+        as Ray tasks (same results to 1e-9 relative), ``neighbors="ivf"|"hnsw"`` uses faiss
+        approximate neighbours and reports their audit (``knn_*`` keys).
 
     Returns
     -------

@@ -13,7 +13,8 @@ from isoscope.errors import InputError
 #: Named random streams derived from the analysis seed with ``SeedSequence(seed).spawn``, so
 #: that the samples they draw are independent of each other (the measured sample itself is
 #: drawn with ``default_rng(seed)``, as ``EmbeddingStore.sample`` does).
-SEED_STREAMS: tuple[str, ...] = ("fit_rows", "word_types", "sentences", "lid_values")
+SEED_STREAMS: tuple[str, ...] = ("fit_rows", "word_types", "sentences", "lid_values",
+                                 "neighbor_audit")
 
 
 def derived_seeds(seed: int) -> dict[str, int]:
@@ -54,6 +55,10 @@ class AnalysisSettings:
     lid_values_max: int = 2000
     twonn_discard_fraction: float = 0.1
     neighbor_backend: str = "auto"
+    #: LID/TwoNN neighbours: "exact", or faiss "ivf"/"hnsw" audited against the exact search
+    #: on ``neighbors_audit`` seeded points (keys knn_recall_at_k, knn_lid_difference).
+    neighbors: str = "exact"
+    neighbors_audit: int = 1000
     s_intra_key: str = "token"
     s_intra_min_occurrences: int = 5
     s_intra_cap: int = 50
@@ -68,6 +73,11 @@ class AnalysisSettings:
     full_layer_stats: bool = True
     chunk_rows: int = 32768
     threads: int | None = None
+    #: "local" (one process) or "ray": moment passes per row-range shard and the exact
+    #: neighbour search in blocks, as Ray tasks (``ray_address``: None starts a local Ray).
+    engine: str = "local"
+    ray_address: str | None = None
+    ray_workers: int | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -112,6 +122,16 @@ class AnalysisSettings:
             raise InputError("isoscore_star_reference must be layer or scaled_identity.")
         if self.s_intra_key not in ("token", "word"):
             raise InputError(f"Unknown s_intra_key {self.s_intra_key!r}; use token or word.")
+        from isoscope.metrics._approx import NEIGHBOR_METHODS
+
+        if self.neighbors not in NEIGHBOR_METHODS:
+            raise InputError(f"Unknown neighbors option {self.neighbors!r}; use exact, ivf or hnsw.")
+        if int(self.neighbors_audit) < 1:
+            raise InputError(f"neighbors_audit must be at least 1, got {self.neighbors_audit}.")
+        if self.engine not in ("local", "ray"):
+            raise InputError(f"Unknown engine {self.engine!r}; use local or ray.")
+        if self.ray_workers is not None and int(self.ray_workers) < 1:
+            raise InputError(f"ray_workers must be at least 1, got {self.ray_workers}.")
         if self.threads is not None and int(self.threads) < 1:
             raise InputError(f"threads must be at least 1, got {self.threads}.")
 

@@ -140,11 +140,13 @@ class Source:
             raise InputError("No layers were selected.")
         return out
 
-    def iter_blocks(self, layer: int, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        """``(first row, block)`` over the whole layer, in stored dtype."""
+    def iter_blocks(self, layer: int, chunk_rows: int, start: int = 0,
+                    stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, block)`` over rows ``start:stop`` of the layer (default: all), stored dtype."""
         data = self.data(layer)
-        for s in range(0, data.shape[0], chunk_rows):
-            yield s, np.asarray(data[s : s + chunk_rows])
+        end = data.shape[0] if stop is None else min(int(stop), data.shape[0])
+        for s in range(int(start), end, chunk_rows):
+            yield s, np.asarray(data[s : min(s + chunk_rows, end)])
 
 
 def sample_rows(candidates: np.ndarray, n: int | None, seed: int) -> np.ndarray:
@@ -178,6 +180,72 @@ class LayerPass:
     distinct_candidates: np.ndarray | None
 
 
+def shard_pass(
+    src: Source,
+    layer: int,
+    candidates: np.ndarray,
+    start: int,
+    stop: int,
+    *,
+    chunk_rows: int,
+    moments: bool,
+    distinct: bool,
+) -> tuple[StreamingMoments | None, np.ndarray | None]:
+    """The moments and row hashes of the candidates in rows ``start:stop`` of one layer.
+
+    One shard of :func:`layer_pass`: accumulators of consecutive shards merge
+    (:meth:`StreamingMoments.merge`, in row order) and their hashes concatenate.
+
+    Returns
+    -------
+    moments : StreamingMoments or None
+    hashes : ndarray of uint64 or None
+        One hash per candidate row in the shard (see :func:`distinct_from_hashes`).
+    """
+    cand = np.asarray(candidates)
+    lo, hi = np.searchsorted(cand, [int(start), int(stop)])
+    mask = np.zeros(max(int(stop) - int(start), 0), dtype=bool)
+    mask[cand[lo:hi] - int(start)] = True
+    acc = StreamingMoments() if moments else None
+    hashes: list[np.ndarray] = []
+    mult: np.ndarray | None = None
+    for first, block in src.iter_blocks(layer, int(chunk_rows), int(start), int(stop)):
+        keep = mask[first - int(start) : first - int(start) + block.shape[0]]
+        sub = block[keep] if not keep.all() else block
+        if acc is not None:
+            ids = first + (np.flatnonzero(keep) if sub is not block else np.arange(block.shape[0]))
+            acc.update(np.asarray(sub, dtype=np.float32), rows=ids)
+        if distinct:
+            if mult is None:
+                n_words = -(-sub.shape[1] * sub.dtype.itemsize // 8)
+                mult = np.random.default_rng(0x15050C).integers(
+                    1, 2**63, size=n_words, dtype=np.uint64) | np.uint64(1)
+            hashes.append(_row_hashes(sub, mult))
+    if not distinct:
+        return acc, None
+    return acc, (np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64))
+
+
+def distinct_from_hashes(src: Source, layer: int, candidates: np.ndarray,
+                         hashes: np.ndarray) -> np.ndarray:
+    """First occurrence of every distinct candidate vector, from one hash per candidate.
+
+    Rows whose hash repeats an earlier one are compared byte-wise with it (collisions stay).
+    """
+    h = np.asarray(hashes, dtype=np.uint64)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    dup = np.flatnonzero(first[inverse] != np.arange(h.size))
+    keep = np.ones(h.size, dtype=bool)
+    if dup.size:
+        data = src.data(layer)
+        a = np.asarray(data[candidates[dup]])
+        b = np.asarray(data[candidates[first[inverse[dup]]]])
+        same = (a.view(np.uint8).reshape(a.shape[0], -1)
+                == b.view(np.uint8).reshape(b.shape[0], -1)).all(axis=1)
+        keep[dup[same]] = False
+    return candidates[keep]
+
+
 def layer_pass(
     src: Source,
     layer: int,
@@ -203,36 +271,7 @@ def layer_pass(
     """
     if not moments and not distinct:
         return LayerPass(None, None)
-    mask = np.zeros(src.n_rows, dtype=bool)
-    mask[candidates] = True
-    acc = StreamingMoments() if moments else None
-    hashes: list[np.ndarray] = []
-    mult: np.ndarray | None = None
-    for start, block in src.iter_blocks(layer, int(chunk_rows)):
-        keep = mask[start : start + block.shape[0]]
-        sub = block[keep] if not keep.all() else block
-        if acc is not None:
-            ids = start + (np.flatnonzero(keep) if sub is not block else np.arange(block.shape[0]))
-            acc.update(np.asarray(sub, dtype=np.float32), rows=ids)
-        if distinct:
-            if mult is None:
-                n_words = -(-sub.shape[1] * sub.dtype.itemsize // 8)
-                mult = np.random.default_rng(0x15050C).integers(
-                    1, 2**63, size=n_words, dtype=np.uint64) | np.uint64(1)
-            hashes.append(_row_hashes(sub, mult))
-    found = None
-    if distinct:
-        h = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
-        _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-        dup = np.flatnonzero(first[inverse] != np.arange(h.size))
-        keep = np.ones(h.size, dtype=bool)
-        if dup.size:
-            # Verify byte equality with the first row of the same hash (collisions stay).
-            data = src.data(layer)
-            a = np.asarray(data[candidates[dup]])
-            b = np.asarray(data[candidates[first[inverse[dup]]]])
-            same = (a.view(np.uint8).reshape(a.shape[0], -1)
-                    == b.view(np.uint8).reshape(b.shape[0], -1)).all(axis=1)
-            keep[dup[same]] = False
-        found = candidates[keep]
+    acc, hashes = shard_pass(src, layer, candidates, 0, src.n_rows, chunk_rows=chunk_rows,
+                             moments=moments, distinct=distinct)
+    found = None if hashes is None else distinct_from_hashes(src, layer, candidates, hashes)
     return LayerPass(acc, found)

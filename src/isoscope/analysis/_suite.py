@@ -58,6 +58,8 @@ class Prepared:
     sample_rows: np.ndarray
     words: WordContext
     seeds: dict[str, int] = field(default_factory=dict)
+    #: A distributed engine (``layer_pass`` and ``exact_knn`` methods); None: this process.
+    engine: Any = None
 
     def recorded_settings(self) -> dict[str, Any]:
         """Settings as written to results.json, with the sizes and derived seeds."""
@@ -156,13 +158,15 @@ def layer_data(
     rows: np.ndarray | None = None,
     positions: np.ndarray | None = None,
     row_info: Any = None,
+    neighbor_search: Any = None,
 ) -> LayerData:
     """Build the :class:`~isoscope.measures.LayerData` of one sample (zero rows dropped).
 
     Without ``moments`` the moment measures use the sample itself (evidence "sample"); its
     per-dimension maxima then name the sample's ``rows`` (row ids of the source; default the
     position in ``X``). ``positions`` (per row of ``X``) and ``row_info`` come from a store's
-    token table.
+    token table. ``neighbor_search`` replaces the exact single-process neighbour search
+    (see :class:`~isoscope.measures.LayerData`).
     """
     s = settings if isinstance(settings, AnalysisSettings) else AnalysisSettings.from_overrides(
         dict(settings))
@@ -190,13 +194,29 @@ def layer_data(
         "_lid_values_seed": derived["lid_values"],
         "_isoscore_star_reference_name": reference_name,
     }
+    if neighbor_search is None and s.neighbors != "exact":
+        neighbor_search = neighbor_searcher(s, derived, None)
     return LayerData(
         sample=Xnz, settings=mapping, moments=moments, moments_evidence=moments_evidence,
         distinct=distinct, frequency=frequency, positions=positions, row_info=row_info,
         intra_X=intra_X, intra_keys=intra_keys,
         sentence_X=sentence_X, sentence_ids=sentence_ids, reference_cov=reference_cov,
-        n_zero_rows=int((~nz).sum()), n_duplicates=n_dup,
+        n_zero_rows=int((~nz).sum()), n_duplicates=n_dup, neighbor_search=neighbor_search,
     )
+
+
+def neighbor_searcher(s: AnalysisSettings, seeds: Mapping[str, int], engine: Any) -> Any:
+    """The LID measures' neighbour search for these settings (None: the default exact one)."""
+    if engine is None and s.neighbors == "exact":
+        return None
+    from functools import partial
+
+    from isoscope.metrics._approx import search_neighbors
+
+    return partial(search_neighbors, method=s.neighbors, audit=int(s.neighbors_audit),
+                   seed=int(seeds["neighbor_audit"]), variant=s.lid_variant,
+                   backend=s.neighbor_backend,
+                   exact=engine.exact_knn if engine is not None else None)
 
 
 def measure_vectors(
@@ -260,8 +280,9 @@ def measure_store_layer(p: Prepared, layer: int, timings: dict[str, float]) -> d
     kw = word_inputs(p, layer)
     timings["read"] = round(time.perf_counter() - t0, 4)
     t0 = time.perf_counter()
-    lp = layer_pass(p.src, layer, p.candidates, chunk_rows=s.chunk_rows,
-                    moments=s.full_layer_stats, distinct=s.distinct_before_sampling)
+    run_pass = p.engine.layer_pass if p.engine is not None else layer_pass
+    lp = run_pass(p.src, layer, p.candidates, chunk_rows=s.chunk_rows,
+                  moments=s.full_layer_stats, distinct=s.distinct_before_sampling)
     timings["full_layer"] = round(time.perf_counter() - t0, 4)
     distinct = None
     if lp.distinct_candidates is not None:
@@ -271,7 +292,8 @@ def measure_store_layer(p: Prepared, layer: int, timings: dict[str, float]) -> d
     if lp.moments is not None and lp.moments.n >= 2 and s.isoscore_star_reference == "layer":
         ref = lp.moments.covariance()
     data = layer_data(X, s, seeds=p.seeds, moments=lp.moments, distinct=distinct,
-                      reference_cov=ref, **kw)
+                      reference_cov=ref, neighbor_search=neighbor_searcher(s, p.seeds, p.engine),
+                      **kw)
     return {"layer": int(layer), **measure_layer(data, timings=timings)}
 
 
@@ -310,6 +332,22 @@ def thread_limit(threads: int | None) -> Iterator[None]:
     finally:
         if faiss_mod is not None:
             faiss_mod.omp_set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _engine(p: Prepared) -> Iterator[None]:
+    """Attach the settings' engine to ``p`` for the duration of the run."""
+    if p.settings.engine != "ray":
+        yield
+        return
+    from isoscope.distributed._analyze import RayEngine
+
+    with RayEngine(p.settings.ray_address, p.settings.ray_workers) as engine:
+        p.engine = engine
+        try:
+            yield
+        finally:
+            p.engine = None
 
 
 def analyze(
@@ -356,7 +394,10 @@ def analyze(
     progress : bool, optional
         Progress bar per layer (default: when stderr is a terminal).
     **settings
-        Any field of :class:`~isoscope.analysis.AnalysisSettings`.
+        Any field of :class:`~isoscope.analysis.AnalysisSettings`; ``engine="ray"`` (with
+        ``ray_address``, ``ray_workers``) runs the moment passes and the exact neighbour search
+        as Ray tasks (same results to 1e-9 relative), ``neighbors="ivf"|"hnsw"`` uses faiss
+        approximate neighbours and reports their audit (``knn_*`` keys).
 
     Returns
     -------
@@ -371,10 +412,11 @@ def analyze(
         p = prepare(source, layers, {"sample": sample, "seed": seed, **settings})
         entries = []
         timings: dict[str, Any] = {"layers": {}}
-        for layer in _progress(p.layers, progress, "isoscope analyze"):
-            lt: dict[str, float] = {}
-            entries.append(measure_store_layer(p, layer, lt))
-            timings["layers"][str(layer)] = lt
+        with _engine(p):
+            for layer in _progress(p.layers, progress, "isoscope analyze"):
+                lt: dict[str, float] = {}
+                entries.append(measure_store_layer(p, layer, lt))
+                timings["layers"][str(layer)] = lt
         recorded = p.recorded_settings()
         result = AnalysisResult(source=p.src.info, settings=recorded, layers=entries,
                                 timings=timings, sample_rows=p.sample_rows)

@@ -57,6 +57,22 @@ def analyze_command(
     verify: bool = typer.Option(
         False, "--verify", help="Re-read the whole store against its checksums before measuring."
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (one process) or ray (shards and kNN blocks as Ray tasks)."
+    ),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster address (auto, HOST:PORT); default: a local Ray."
+    ),
+    workers: int = typer.Option(
+        None, "--workers", help="Ray shards/blocks per layer (default: the cluster's CPUs)."
+    ),
+    neighbors: str = typer.Option(
+        "exact", "--neighbors",
+        help="exact, or faiss ivf/hnsw with recall@k and LID difference on an audited subsample.",
+    ),
+    neighbors_audit: int = typer.Option(
+        1000, "--neighbors-audit", help="Points searched exactly to audit ivf/hnsw neighbours."
+    ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""
     from isoscope._validation import check_output_file, parse_layers
@@ -89,6 +105,11 @@ def analyze_command(
         include_special=include_special,
         drop_position_zero=drop_position_zero,
         threads=threads,
+        engine=engine,
+        ray_address=address,
+        ray_workers=workers,
+        neighbors=neighbors,
+        neighbors_audit=neighbors_audit,
     )
     echo(result.format_table())
     for t in result.transforms:

@@ -303,6 +303,29 @@ def _lid(d: LayerData) -> dict[str, Any]:
     }
 
 
+@register("neighbor_audit", [
+    Measure("knn_recall_at_k", "kNN recall@k", "share (0 … 1)", None,
+            "distinct sample", "With neighbors=ivf or hnsw: mean share of each audited point's "
+            "exact lid_k neighbours that the approximate index returned (None when exact).",
+            DIAG, fmt="{:.3f}", params=("neighbors", "neighbors_audit")),
+    Measure("knn_lid_difference", "LID difference (approx − exact)", "dimensions",
+            None, "distinct sample",
+            "With neighbors=ivf or hnsw: mean over the audited points of the per-point LID "
+            "from the approximate neighbours minus that from the exact ones.", DIAG,
+            fmt="{:.3g}", params=("neighbors", "neighbors_audit")),
+    Measure("knn_audit_size", "kNN audit: points", "count", None, "distinct sample",
+            "Points searched exactly for the audit (seeded: knn_audit_seed).", DIAG, fmt="{}"),
+    Measure("knn_audit_seed", "kNN audit: seed", "seed", None, "distinct sample",
+            "Seed of the audited subsample (the neighbor_audit stream of the analysis seed).",
+            DIAG, fmt="{}"),
+], needs=("neighbors",))
+def _neighbor_audit(d: LayerData) -> dict[str, Any]:
+    d.lid  # noqa: B018 - runs the search, which sets the audit
+    audit = dict(d.neighbor_audit or {})
+    return {key: audit.get(key) for key in
+            ("knn_recall_at_k", "knn_lid_difference", "knn_audit_size", "knn_audit_seed")}
+
+
 # ---------------------------------------------------------------------------------------------
 # Word types and sentences of the whole store
 

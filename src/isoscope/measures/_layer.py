@@ -46,6 +46,9 @@ class LayerData:
         All-zero rows dropped from the sample.
     n_duplicates : int
         Exact duplicate rows in the sample.
+    neighbor_search : callable, optional
+        ``neighbor_search(X, k, metric) -> (Neighbors, audit or None)`` replacing the exact
+        single-process search of the LID measures (approximate or distributed searches).
     """
 
     sample: np.ndarray
@@ -63,6 +66,9 @@ class LayerData:
     reference_cov: np.ndarray | None = None
     n_zero_rows: int = 0
     n_duplicates: int = 0
+    neighbor_search: Callable[..., tuple[Any, Mapping[str, Any] | None]] | None = None
+    #: The audit of an approximate neighbour search (set with :attr:`lid`).
+    neighbor_audit: Mapping[str, Any] | None = None
     #: Values computed so far (groups run in registry order and may read earlier values).
     values: dict[str, Any] = field(default_factory=dict)
     #: Arrays and curves for the report (``details`` in results.json).
@@ -107,12 +113,21 @@ class LayerData:
         from isoscope.metrics.lid import lid_mle
 
         s = self.settings
+        X = self.neighbor_points.astype(np.float32)
+        nb = None
+        if self.neighbor_search is not None:
+            from isoscope.metrics._neighbors import unique_rows
+
+            keep, _ = unique_rows(X)  # as lid_mle de-duplicates
+            nb, self.neighbor_audit = self.neighbor_search(
+                X[keep] if keep.size != X.shape[0] else X, int(s["lid_k"]), s["lid_metric"])
         return lid_mle(
-            self.neighbor_points.astype(np.float32),
+            X,
             k=int(s["lid_k"]),
             metric=s["lid_metric"],
             variant=s["lid_variant"],
             backend=s["neighbor_backend"],
+            neighbors=nb,
         )
 
     @cached_property

@@ -342,10 +342,15 @@ def _symmetric_candidates(
 
 
 def _float64_search(
-    X: np.ndarray, rows: np.ndarray, kk: int, chunk: int = 8192, row_chunk: int = 256
+    X: np.ndarray, rows: np.ndarray, kk: int, chunk: int = 8192, row_chunk: int = 256,
+    start: int = 0, stop: int | None = None,
 ) -> np.ndarray:
-    """Indices of the kk nearest other rows of ``X[rows]`` by float64 squared distance."""
-    n = X.shape[0]
+    """Indices of the kk nearest other rows of ``X[rows]`` by float64 squared distance.
+
+    ``start:stop`` limits the searched rows to one block (default: all); a block then
+    needs more than ``kk`` rows besides the query itself.
+    """
+    n = X.shape[0] if stop is None else int(stop)
     mu = X.mean(axis=0, dtype=np.float64)
     out = np.empty((rows.size, kk), dtype=np.int64)
     for r0 in range(0, rows.size, row_chunk):
@@ -354,7 +359,7 @@ def _float64_search(
         qsq = np.einsum("ij,ij->i", Q, Q)
         best_d = np.full((rr.size, 0), np.inf)
         best_i = np.zeros((rr.size, 0), dtype=np.int64)
-        for s in range(0, n, chunk):
+        for s in range(int(start), n, chunk):
             e = min(s + chunk, n)
             C = X[s:e].astype(np.float64) - mu
             D = qsq[:, None] + np.einsum("ij,ij->i", C, C)[None, :] - 2.0 * (Q @ C.T)

@@ -1,0 +1,118 @@
+"""``analyze --engine ray`` on a local Ray cluster equals the single-process analyze."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="the ray engine needs the isoscope[ray] extra")
+
+from isoscope.analysis import analyze  # noqa: E402
+from isoscope.extract import extract  # noqa: E402
+from isoscope.metrics._neighbors import exact_knn  # noqa: E402
+
+RAY_KEYS = ("engine", "ray_address", "ray_workers")
+SETTINGS: dict[str, Any] = {"sample": None, "seed": 3, "lid_k": 5, "k_range": [2, 4],
+                            "silhouette_sample": None, "chunk_rows": 64}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    """A head (no CPU) and two worker nodes of one CPU each; the driver connects to it."""
+    from ray.cluster_utils import Cluster
+
+    node = {"include_dashboard": False, "object_store_memory": 80 * 1024**2}
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, **node})
+    for _ in range(2):
+        c.add_node(num_cpus=1, object_store_memory=80 * 1024**2)
+    c.wait_for_nodes()
+    ray.init(address=c.address, include_dashboard=False, log_to_driver=False)
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+def _assert_same(a: Any, b: Any, where: str = "") -> int:
+    """Recursive equality, floats to 1e-9 relative; returns the number of numbers compared."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        return sum(_assert_same(a[key], b[key], f"{where}.{key}") for key in a)
+    if isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        return sum(_assert_same(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b, strict=True)))
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            assert a is b, where
+        elif math.isnan(a):
+            assert math.isnan(b), where
+        else:
+            assert b == pytest.approx(a, rel=1e-9, abs=1e-12), where
+        return 1
+    assert a == b, where
+    return 1
+
+
+@pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])
+def test_ray_analyze_equals_single_process(cluster: Any, model: str, corpus_file: Path,
+                                           tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    folder = request.getfixturevalue(model)
+    store = extract(str(folder), str(corpus_file), tmp_path / "s", progress=False)
+    local = analyze(store, **SETTINGS)
+    dist = analyze(store, engine="ray", ray_address=cluster.address, ray_workers=2, **SETTINGS)
+    assert store.n_tokens > 200  # several shards of several chunks, two kNN blocks
+    n_compared = _assert_same(local.layers, dist.layers, "layers")
+    assert n_compared > 100 * len(local.layers)
+    assert dist.layers[0]["lid_mle"] is not None and dist.layers[0]["knn_recall_at_k"] is None
+    rest = {key: v for key, v in local.settings.items() if key not in RAY_KEYS}
+    _assert_same(rest, {key: v for key, v in dist.settings.items() if key not in RAY_KEYS})
+    assert dist.settings["engine"] == "ray" and local.settings["engine"] == "local"
+
+
+def test_blocked_search_equals_exact_knn(cluster: Any) -> None:
+    from isoscope.distributed import RayEngine
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((500, 12)) + 4.0).astype(np.float32)
+    X[7] = X[3]  # an exact duplicate: distance zero, index order decides
+    with RayEngine(cluster.address, workers=3) as engine:
+        for metric in ("euclidean", "cosine"):
+            got = engine.exact_knn(X, 8, metric)
+            want = exact_knn(X, 8, metric=metric)
+            np.testing.assert_array_equal(got.indices, want.indices)
+            np.testing.assert_allclose(got.distances, want.distances, rtol=1e-12, atol=0)
+
+
+def test_ray_moments_on_an_array(cluster: Any) -> None:
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 10)) * np.linspace(0.5, 3.0, 10) + 1.0
+    kw = {"sample": None, "seed": 0, "lid_k": 5, "k_range": [2, 3], "chunk_rows": 50}
+    local = analyze(X, **kw)
+    dist = analyze(X, engine="ray", ray_workers=3, **kw)
+    _assert_same(local.layers, dist.layers, "layers")
+
+
+def test_cli_engine_ray_and_approximate_neighbours(cluster: Any, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from isoscope.cli import app
+
+    X = np.random.default_rng(2).standard_normal((300, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, [
+        "analyze", str(tmp_path / "x.npy"), "--sample", "0", "--lid-k", "5", "--k-max", "3",
+        "--no-progress", "--engine", "ray", "--address", cluster.address, "--workers", "2",
+        "--neighbors", "hnsw", "--neighbors-audit", "50", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    got = json.loads(out.read_text())["layers"][0]
+    want = analyze(X, sample=None, seed=0, lid_k=5, k_range=[2, 3], neighbors="hnsw",
+                   neighbors_audit=50).layers[0]
+    for key in ("s_inter", "lid_mle", "knn_recall_at_k", "knn_lid_difference", "knn_audit_size"):
+        assert got[key] == pytest.approx(want[key], rel=1e-9), key
+    assert got["knn_audit_size"] == 50

@@ -378,6 +378,9 @@ def analyze(
         recorded = p.recorded_settings()
         result = AnalysisResult(source=p.src.info, settings=recorded, layers=entries,
                                 timings=timings, sample_rows=p.sample_rows)
+        from isoscope.analysis._similarity import layer_similarity
+
+        result.layer_similarity = layer_similarity(p)
         if transforms:
             from isoscope.analysis._repairs import evaluate_transforms
 

@@ -111,6 +111,9 @@ def compare_command(
     """Put several runs side by side in one report (layer axes normalised to depth).
 
     Each run is drawn from its results.json and its artefacts/ folder; no store is read.
+    Runs of the same corpus are also compared layer against layer (linear CKA and mutual k-NN
+    at matched relative depth) on the words both saw, from the word samples the runs saved;
+    the numbers go to cross_model.json beside the report.
     """
     from isoscope.artefacts import load_artefacts
     from isoscope.report import write_report
@@ -119,11 +122,26 @@ def compare_command(
         raise InputError("compare needs at least two run folders.")
     loaded = [load_results(Path(r)) for r in runs]
     arts = [load_artefacts(file.parent, res) for res, file in loaded]
+    from isoscope._jsonio import clean_json, write_json
+    from isoscope.analysis._crossmodel import compare_runs
+    from isoscope.report._figures import _names
+
+    results = [r for r, _ in loaded]
+    cross = compare_runs(results, [a.words for a in arts], _names(results))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "cross_model.json", clean_json(cross))
     path = write_report(
-        [r for r, _ in loaded],
+        results,
         out,
         arts,
         title=title,
         formats=_formats(fmt),
+        cross_model=cross,
     )
+    for pair in cross["pairs"]:
+        a, b = pair["models"]
+        echo(f"aligned  {pair['n_aligned']} words of {a} ({pair['n_words'][0]}) and {b} "
+             f"({pair['n_words'][1]})")
+    for note in cross["notes"]:
+        typer.echo(f"note: {note}", err=True)
     echo(f"compare  {path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def compare_command(
     from isoscope.analysis._crossmodel import compare_runs
     from isoscope.report._figures import _names
 
-    results = [r for r, _ in loaded]
+    results: list[Mapping[str, Any]] = [r for r, _ in loaded]
     cross = compare_runs(results, [a.words for a in arts], _names(results))
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "cross_model.json", clean_json(cross))

@@ -249,10 +249,14 @@ def plot_gride_curve(results: ResultsLike) -> Any:
     """
     res = _results_list(results)
     names = _names(res)
-    curves = [[(int(e["layer"]), (e.get("details") or {}).get("gride_curve")) for e in r["layers"]]
-              for r in res]
-    curves = [[(lay, c) for lay, c in cs if isinstance(c, Mapping) and c.get("id")]
-              for cs in curves]
+    curves: list[list[tuple[int, Mapping[str, Any]]]] = []
+    for r in res:
+        found = []
+        for e in r["layers"]:
+            c = (e.get("details") or {}).get("gride_curve")
+            if isinstance(c, Mapping) and c.get("id"):
+                found.append((int(e["layer"]), c))
+        curves.append(found)
     if not any(curves):
         raise InputError("The results have no GRIDE scale curve (details.gride_curve).")
     shown = [(names[i], cs) for i, cs in enumerate(curves) if cs]
@@ -262,7 +266,7 @@ def plot_gride_curve(results: ResultsLike) -> Any:
         for ax, (name, cs) in zip(axes, shown, strict=True):
             colours = _layer_colours(len(cs))
             for (lay, c), colour in zip(cs, colours, strict=True):
-                x = np.asarray(c["n2"], dtype=float)
+                x = np.array([_num(v) for v in c["n2"]])
                 y = np.array([_num(v) for v in c["id"]])
                 err = np.array([_num(v) for v in c.get("err") or [np.nan] * len(y)])
                 ax.errorbar(x, y, yerr=np.where(np.isfinite(err), err, 0.0), marker="o", ms=3,

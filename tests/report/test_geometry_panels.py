@@ -206,3 +206,25 @@ def test_compare_cli_writes_cross_model_json_and_says_how_many_aligned(tmp_path:
     page = (out / "report.html").read_text(encoding="utf-8")
     section = page.split('id="cross-model"', 1)[1].split("</section>", 1)[0]
     assert f"{n} words aligned" in section and 'data-figure="cross_model"' in section
+
+
+def test_compare_runs_says_why_a_pair_is_not_compared(make_results) -> None:
+    from isoscope.analysis._crossmodel import compare_runs
+
+    ws = {"vectors": {0: np.ones((3, 2))}, "sentence_id": np.array([0, 0, 1]),
+          "word": ["a", "b", "c"], "occurrence": np.zeros(3, dtype=np.int64)}
+    runs = [make_results(3, corpus="ptb"), make_results(3, corpus="wiki"),
+            make_results(3, corpus="ptb")]
+    out = compare_runs(runs, [ws, ws, None], ["x", "y", "z"])
+    assert out["pairs"] == []
+    assert out["notes"] == [
+        "x and y are not compared across models: they read different corpora (ptb and wiki).",
+        "x and z are not compared across models: z saved no word sample (re-run it with this "
+        "isoscope).",
+        "y and z are not compared across models: z saved no word sample (re-run it with this "
+        "isoscope).",
+    ]
+    out = compare_runs(runs[:1] * 2, [ws, ws], ["x", "y"])
+    assert out["notes"] == ["x and y are not compared across models: x and y share only 3 words "
+                            "of their word samples; the runs must be of the same corpus (and "
+                            "overlap in sentences)."]

@@ -380,7 +380,7 @@ def analyze(
                                 timings=timings, sample_rows=p.sample_rows)
         from isoscope.analysis._similarity import layer_similarity
 
-        result.layer_similarity = layer_similarity(p)
+        result.layer_similarity = layer_similarity(p, timings)
         if transforms:
             from isoscope.analysis._repairs import evaluate_transforms
 

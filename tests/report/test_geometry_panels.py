@@ -228,3 +228,35 @@ def test_compare_runs_says_why_a_pair_is_not_compared(make_results) -> None:
     assert out["notes"] == ["x and y are not compared across models: x and y share only 3 words "
                             "of their word samples; the runs must be of the same corpus (and "
                             "overlap in sentences)."]
+
+
+@pytest.mark.slow
+def test_run_two_real_tokenisers_and_compare(tiny_bert, tiny_gpt2, corpus_file, tmp_path) -> None:
+    """WordPiece (BERT) and byte-level BPE (GPT-2) runs of one corpus share their words."""
+    from typer.testing import CliRunner
+
+    from isoscope.artefacts import load_artefacts
+    from isoscope.cli import app
+
+    runner = CliRunner()
+    for name, model in (("bert", tiny_bert), ("gpt", tiny_gpt2)):
+        r = runner.invoke(app, ["run", "--model", str(model), "--corpus", f"text:{corpus_file}",
+                                "--max-tokens", "0", "--sample", "120", "--word", "cat",
+                                "--out", str(tmp_path / name), "--no-progress"])
+        assert r.exit_code == 0, r.output
+        res = json.loads((tmp_path / name / "results.json").read_text())
+        assert res["layer_similarity"]["layers"] == [0, 1, 2, 3]
+    r = runner.invoke(app, ["compare", str(tmp_path / "bert"), str(tmp_path / "gpt"), "--out",
+                            str(tmp_path / "cmp"), "--format", "png"])
+    assert r.exit_code == 0, r.output
+    cross = json.loads((tmp_path / "cmp" / "cross_model.json").read_text())
+    (pair,) = cross["pairs"]
+    words = [load_artefacts(tmp_path / n).words for n in ("bert", "gpt")]
+    assert words[0] is not None and words[1] is not None
+    # every corpus word is one word in both tokenisers here: all of them align
+    keys = [set(zip(w["sentence_id"].tolist(), w["word"], w["occurrence"].tolist(), strict=True))
+            for w in words]
+    assert pair["n_aligned"] == len(keys[0] & keys[1]) > 0.9 * min(map(len, keys))
+    assert (words[1]["n_tokens"] > 1).any() or (words[0]["n_tokens"] > 1).any()
+    assert pair["layers_a"] == pair["layers_b"] == [0, 1, 2, 3]
+    assert f"aligned  {pair['n_aligned']} words" in r.output

@@ -221,8 +221,8 @@ def cross_model_similarity(
     dict
         ``layers_a``, ``layers_b`` (the matched pairs: every layer of the shallower model with
         the layer of the other nearest in relative depth), ``depth``, ``cka_linear``,
-        ``cka_debiased``, ``mutual_knn``, ``mutual_knn_chance``, ``k``, ``n_aligned`` and the
-        word sample sizes.
+        ``cka_debiased``, ``mutual_knn``, ``mutual_knn_chance``, ``k``, ``n_aligned``, the
+        word sample sizes (``n_words``) and their sentence seeds (``seeds``).
 
     Raises
     ------
@@ -261,6 +261,7 @@ def cross_model_similarity(
         out["k"], out["mutual_knn_chance"] = r["k"], r["mutual_knn_chance"]
     out.update(
         n_aligned=n, n_words=[len(a["word"]), len(b["word"])],
+        seeds=[a.get("seed"), b.get("seed")],
         alignment="words matched on (sentence id, lower-cased word text, occurrence of the text "
         "in the sentence); each word is the mean of its tokens' vectors; every layer of the "
         "model with fewer analysed layers is paired with the other model's layer nearest in "
@@ -293,8 +294,8 @@ def compare_runs(
     Returns
     -------
     dict
-        ``pairs`` (one :func:`cross_model_similarity` result per compared pair) and ``notes``
-        (why a pair was not compared).
+        ``format``, ``format_version``, ``pairs`` (one :func:`cross_model_similarity` result
+        per compared pair) and ``notes`` (why a pair was not compared).
     """
     from isoscope.report._figures import _n_layers as _layer_count
 
@@ -324,7 +325,8 @@ def compare_runs(
                     debiased=debiased, names=(names[i], names[j])))
             except InputError as exc:
                 notes.append(f"{what} are not compared across models: {exc}")
-    return {"pairs": pairs, "notes": notes}
+    return {"format": "isoscope-cross-model", "format_version": 1, "pairs": pairs,
+            "notes": notes}
 
 
 __all__ = [

@@ -87,7 +87,9 @@ HOW_TO_READ = {
         "k nearest neighbours (cosine) that two layers agree on, a local measure beside CKA's "
         "global one; the chance level is printed in the title. Right: how much each layer keeps "
         "of the previous one's neighbourhoods (χ, Euclidean) and its CKA; dips mark layers that "
-        "reorganise the space."
+        "reorganise the space. Linear CKA weighs coordinates by their variance, so a few huge "
+        "ones (massive activations, see below) can decide it alone: square blocks of CKA near 1 "
+        "where the k-NN overlap stays moderate are such a case."
     ),
     "massive": (
         "Left: the largest absolute coordinate over every token of each layer (solid), the "
@@ -119,7 +121,10 @@ HOW_TO_READ = {
         "Words are matched by sentence, text and occurrence, each word the mean of its tokens, "
         "so models with different tokenisers can be compared; the number of matched words is "
         "given per pair. High CKA or mutual k-NN means the two models arrange these words "
-        "alike at that depth (Huh et al.'s 'platonic' convergence)."
+        "alike at that depth (Huh et al.'s 'platonic' convergence). Where one model has massive "
+        "activations, linear CKA follows those few coordinates and can fall near 0 while the "
+        "mutual k-NN (cosine) stays well above chance: compare runs made with "
+        "--drop-position-zero."
     ),
     "table": "All scalar measures per layer; '—' marks a measure that could not be computed.",
     "settings": (

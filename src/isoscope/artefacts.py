@@ -8,7 +8,10 @@ the artefacts computed here, once, right after the analysis:
 * **repair views**: 2-D PCA coordinates of the same measured rows of a repaired layer before
   and after each repair, computed with the repairs *fitted by the analysis* (never refitted);
 * **word trajectories**: chosen words' occurrences followed across layers, with their
-  self-similarity (mean cosine between occurrences) per layer.
+  self-similarity (mean cosine between occurrences) per layer;
+* **word sample**: the words of seeded whole sentences (each the mean of its tokens' vectors)
+  in every analysed layer, so that ``isoscope compare`` can put two models' layers side by
+  side on the words both saw (:mod:`isoscope.analysis._crossmodel`).
 
 They are written under ``RUN_DIR/artefacts/``: arrays as safetensors (no pickle), the fitted
 repairs with :func:`isoscope.transforms.save_transform`, and one ``index.json`` that says what
@@ -150,6 +153,8 @@ class Artefacts:
         ``results["transforms"]``), all of the same rows.
     trajectories : dict or None
         Word trajectories (see :func:`word_trajectories`).
+    words : dict or None
+        The word sample (see :func:`isoscope.analysis._crossmodel.word_sample`).
     repairs : list
         The fitted repairs, aligned with ``results["transforms"]`` (None where not saved).
     rows : dict of str to numpy.ndarray
@@ -165,6 +170,7 @@ class Artefacts:
     clouds: list[TokenCloud] = field(default_factory=list)
     repair_views: list[TokenCloud] = field(default_factory=list)
     trajectories: dict[str, Any] | None = None
+    words: dict[str, Any] | None = None
     repairs: list[Any] = field(default_factory=list)
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     index: dict[str, Any] = field(default_factory=dict)
@@ -545,6 +551,7 @@ def compute_artefacts(
     n_background: int = 1000,
     seed: int | None = None,
     frequency: str = "corpus",
+    n_words: int | None = None,
 ) -> Artefacts:
     """Compute, once, everything a report draws that is not in ``results.json``, and save it.
 
@@ -580,6 +587,9 @@ def compute_artefacts(
         analysis seed (``settings.seed``) or 0.
     frequency : {"corpus", "zipf"}
         What colours the points (see :func:`token_info`).
+    n_words : int, optional
+        Words of the word sample (default
+        :data:`isoscope.analysis._crossmodel.N_WORDS`; 0 saves none).
 
     Returns
     -------
@@ -702,6 +712,15 @@ def compute_artefacts(
     except InputError as exc:
         notes.append(f"Word trajectories are not drawn: {exc}")
 
+    from isoscope.analysis._crossmodel import N_WORDS, word_sample
+
+    wsample = None
+    if n_words != 0:
+        wsample = word_sample(store, analysed, n_words=N_WORDS if n_words is None else int(n_words),
+                              seed=seed, include_special=special, drop_position_zero=pos0)
+        if wsample is None:
+            notes.append("No word sample is saved: the store has no word ids.")
+
     manifest = {k: v for k, v in (getattr(store, "manifest", {}) or {}).items() if k != "layers"}
     manifest.setdefault("n_tokens", int(store.n_tokens))
     manifest.setdefault("hidden_size", int(getattr(store, "hidden_size", 0) or 0))
@@ -731,6 +750,7 @@ def compute_artefacts(
         clouds=clouds,
         repair_views=views,
         trajectories=traj,
+        words=wsample,
         repairs=repairs,
         rows=rows,
         index=index,
@@ -886,6 +906,10 @@ def save_artefacts(
             )
         else:
             index["trajectories"] = None
+        if art.words is not None:
+            from isoscope.analysis._crossmodel import save_word_sample
+
+            index["words"] = save_word_sample(tmp / "words.safetensors", art.words)
         index["notes"] = notes
         write_json(tmp / INDEX, clean_json(index))
         old = None
@@ -1119,6 +1143,13 @@ def _read_index(
         art.notes.append("The repairs' token views are not drawn: one of their files is damaged.")
     else:
         art.repair_views = [v for v in views if v is not None]
+    words_entry = index.get("words")
+    if isinstance(words_entry, dict) and words_entry.get("file"):
+        from isoscope.analysis._crossmodel import load_word_sample
+
+        art.words = attempt(
+            "The word sample", lambda: load_word_sample(safe_path(words_entry["file"]))
+        )
     if traj_entry:
         art.trajectories = attempt(
             "Word trajectories", lambda: _load_trajectories(safe_path(traj_entry["file"]))

@@ -73,6 +73,9 @@ def test_report_from_results_and_artefacts_with_the_store_deleted(analysed, tmp_
             "word_trajectories",
             "repairs",
             "repairs_clouds",
+            "layer_similarity",
+            "massive_activations",
+            "gride_curve",
         )
     )
 

@@ -74,7 +74,7 @@ def test_report_renders_in_headless_chromium(browser, evil_report, tmp_path):
     time.sleep(1.0)  # let WebGL draw the 3-D scene
     state = browser.evaluate(PLOT_STATE)
 
-    assert len(state["images"]) == 8
+    assert len(state["images"]) == 11  # 8 + layer similarity, massive activations, GRIDE
     for img in state["images"]:
         assert img["complete"] and img["natural"] > 200, img
         assert img["size"][0] > 200 and img["size"][1] > 100, img
@@ -88,6 +88,9 @@ def test_report_renders_in_headless_chromium(browser, evil_report, tmp_path):
     # Corpus text that looks like HTML stays text: it is visible, and it never ran.
     assert state["pwned"] == "undefined"
     assert EVIL in state["bodyText"]
+    for title in ("Layers against layers", "Massive activations", "Outlier dimensions",
+                  "Intrinsic dimension across scales"):
+        assert title in state["bodyText"], title
     assert state["scripts"] == 2  # plotly.js + the one figure
 
     assert browser.console_errors() == []

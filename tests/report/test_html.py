@@ -34,6 +34,10 @@ def test_report_has_every_section_and_writes_figure_files(evil_report):
         "clouds",
         "clusters",
         "lid",
+        "layer-similarity",
+        "massive",
+        "gride",
+        "outliers",
         "trajectories",
         "repairs-0",
         "evaluation",
@@ -42,7 +46,7 @@ def test_report_has_every_section_and_writes_figure_files(evil_report):
     ):
         assert f'id="{sid}"' in html, sid
     assert "could not be drawn" not in html and "Not available" not in html
-    assert html.count("How to read this.") >= 10
+    assert html.count("How to read this.") >= 14
     figures = sorted(p.name for p in (path.parent / "figures").iterdir())
     assert figures == sorted(
         f"{n}.png"
@@ -55,6 +59,9 @@ def test_report_has_every_section_and_writes_figure_files(evil_report):
             "word_trajectories",
             "repairs",
             "repairs_clouds",
+            "layer_similarity",
+            "massive_activations",
+            "gride_curve",
         )
     )
     assert html.count('<img src="data:image/png;base64,') == len(figures)

@@ -42,6 +42,10 @@ def check_schema(data: Any, where: str = "results.json") -> dict[str, Any]:
                      list: "an array", dict: "an object"}.get(type(data[key]), type(data[key]).__name__)
             want = "an object" if kind is dict else "an array"
             raise InputError(f"{where} is damaged ('{key}' is {found}, not {want}).")
+    if data.get("layer_similarity") is not None:
+        from isoscope.analysis._similarity import check_section
+
+        check_section(data["layer_similarity"], where)
     from isoscope.measures import REGISTRY
 
     for entry in data["layers"]:
@@ -83,6 +87,9 @@ class AnalysisResult:
         pipeline saves them beside it).
     fitted_repairs : list
         Fitted repair estimators aligned with ``transforms`` (saved beside the JSON).
+    layer_similarity : dict or None
+        Every analysed layer against every other (CKA, mutual k-NN, χ; see docs/results.md);
+        None with fewer than two layers or ``similarity_sample=0``.
     """
 
     source: dict
@@ -93,6 +100,7 @@ class AnalysisResult:
     sample_rows: Any = None
     fit_rows: Any = None
     fitted_repairs: list = field(default_factory=list)
+    layer_similarity: dict | None = None
 
     def measures(self) -> dict[str, dict[str, Any]]:
         """Registry metadata of every key, with the evidence actually used."""
@@ -118,6 +126,8 @@ class AnalysisResult:
             "layers": self.layers,
             "timings": self.timings,
         }
+        if self.layer_similarity is not None:
+            out["layer_similarity"] = self.layer_similarity
         if self.transforms:
             out["transforms"] = self.transforms
         return clean_json(out)
@@ -142,6 +152,7 @@ class AnalysisResult:
             layers=list(data["layers"]),
             transforms=list(data.get("transforms") or []),
             timings=dict(data.get("timings") or {}),
+            layer_similarity=data.get("layer_similarity"),
         )
 
     @classmethod
@@ -160,6 +171,15 @@ class AnalysisResult:
         keys = REGISTRY.scalar_keys()
         return pd.DataFrame([{"layer": e["layer"], **{k: e.get(k) for k in keys}}
                              for e in self.layers])
+
+    def similarity_frame(self) -> Any:
+        """One row per pair of analysed layers: CKA, debiased CKA, mutual k-NN, χ (pandas).
+
+        See :func:`isoscope.analysis._similarity.similarity_frame`; empty without the section.
+        """
+        from isoscope.analysis._similarity import similarity_frame
+
+        return similarity_frame(self.layer_similarity)
 
     def format_table(self) -> str:
         """Per-layer table of the registry's table measures, and where each came from."""

@@ -14,7 +14,7 @@ from isoscope.errors import InputError
 #: that the samples they draw are independent of each other (the measured sample itself is
 #: drawn with ``default_rng(seed)``, as ``EmbeddingStore.sample`` does).
 SEED_STREAMS: tuple[str, ...] = ("fit_rows", "word_types", "sentences", "lid_values",
-                                 "neighbor_audit")
+                                 "neighbor_audit", "similarity")
 
 
 def derived_seeds(seed: int) -> dict[str, int]:
@@ -69,6 +69,13 @@ class AnalysisSettings:
     frequency_source: str = "word_count"
     frequency_components: int = 3
     rogue_top: int = 5
+    #: Rows of the sample on which layers are compared (``layer_similarity``); 0 turns the
+    #: section off, None uses the whole sample (memory: layers x rows² x 8 bytes).
+    similarity_sample: int | None = 1000
+    #: Neighbours of the mutual k-NN and χ overlaps.
+    similarity_k: int = 10
+    #: Also report debiased CKA (the unbiased HSIC estimator).
+    similarity_debiased: bool = True
     #: Stream every selected token of each layer for the moment measures (False: the sample).
     full_layer_stats: bool = True
     chunk_rows: int = 32768
@@ -132,6 +139,15 @@ class AnalysisSettings:
             raise InputError(f"Unknown engine {self.engine!r}; use local or ray.")
         if self.ray_workers is not None and int(self.ray_workers) < 1:
             raise InputError(f"ray_workers must be at least 1, got {self.ray_workers}.")
+        if self.similarity_sample is not None and int(self.similarity_sample) != 0 and (
+            int(self.similarity_sample) <= max(int(self.similarity_k), 3)
+        ):
+            raise InputError(
+                f"similarity_sample must be 0 (off), None (the whole sample) or more than "
+                f"similarity_k and 3, got {self.similarity_sample}."
+            )
+        if int(self.similarity_k) < 1:
+            raise InputError(f"similarity_k must be at least 1, got {self.similarity_k}.")
         if self.threads is not None and int(self.threads) < 1:
             raise InputError(f"threads must be at least 1, got {self.threads}.")
 

@@ -420,6 +420,9 @@ def analyze(
         recorded = p.recorded_settings()
         result = AnalysisResult(source=p.src.info, settings=recorded, layers=entries,
                                 timings=timings, sample_rows=p.sample_rows)
+        from isoscope.analysis._similarity import layer_similarity
+
+        result.layer_similarity = layer_similarity(p, timings)
         if transforms:
             from isoscope.analysis._repairs import evaluate_transforms
 

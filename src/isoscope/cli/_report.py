@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,51 @@ def report_command(
     echo(f"report   {path}")
 
 
+def write_comparison(
+    results: Sequence[Mapping[str, Any]],
+    arts: list[Any],
+    out: Path,
+    *,
+    title: str | None = None,
+    formats: tuple[str, ...] = ("png", "svg"),
+) -> Path:
+    """Cross-model similarity of the runs (``OUT/cross_model.json``), then the comparison report.
+
+    Parameters
+    ----------
+    results : list of dict
+        The runs' results.
+    arts : list of Artefacts
+        Their loaded artefacts (the word samples are compared).
+    out : Path
+        Folder of the report.
+    title : str, optional
+    formats : tuple of str
+
+    Returns
+    -------
+    Path
+        The report file. How many words each pair shares is printed.
+    """
+    from isoscope._jsonio import clean_json, write_json
+    from isoscope.analysis._crossmodel import compare_runs
+    from isoscope.report import write_report
+    from isoscope.report._figures import _names
+
+    res = list(results)
+    cross = compare_runs(res, [a.words for a in arts], _names(res))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "cross_model.json", clean_json(cross))
+    path = write_report(res, out, arts, title=title, formats=formats, cross_model=cross)
+    for pair in cross["pairs"]:
+        a, b = pair["models"]
+        echo(f"aligned  {pair['n_aligned']} words of {a} ({pair['n_words'][0]}) and {b} "
+             f"({pair['n_words'][1]})")
+    for note in cross["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    return path
+
+
 @app.command("compare")
 @user_errors
 def compare_command(
@@ -111,19 +157,15 @@ def compare_command(
     """Put several runs side by side in one report (layer axes normalised to depth).
 
     Each run is drawn from its results.json and its artefacts/ folder; no store is read.
+    Runs of the same corpus are also compared layer against layer (linear CKA and mutual k-NN
+    at matched relative depth) on the words both saw, from the word samples the runs saved;
+    the numbers go to cross_model.json beside the report.
     """
     from isoscope.artefacts import load_artefacts
-    from isoscope.report import write_report
 
     if len(runs) < 2:
         raise InputError("compare needs at least two run folders.")
     loaded = [load_results(Path(r)) for r in runs]
     arts = [load_artefacts(file.parent, res) for res, file in loaded]
-    path = write_report(
-        [r for r, _ in loaded],
-        out,
-        arts,
-        title=title,
-        formats=_formats(fmt),
-    )
+    path = write_comparison([r for r, _ in loaded], arts, out, title=title, formats=_formats(fmt))
     echo(f"compare  {path}")

@@ -168,10 +168,13 @@ def run_command(
         echo(f"report   {run_dir / 'report.html'}")
         echo(f"results  {run_dir / RESULTS}")
     if len(models) > 1:
-        from isoscope.report import write_report
+        from isoscope.artefacts import load_artefacts
+        from isoscope.cli._report import write_comparison
 
         log("· writing the comparison report")
-        # Each run saved its artefacts; the comparison only draws them.
-        path = write_report(all_results, out, run_dirs, formats=("png", "svg"))
+        # Each run saved its artefacts; the comparison only draws them (and compares their
+        # word samples across models).
+        arts = [load_artefacts(d, r) for d, r in zip(run_dirs, all_results, strict=True)]
+        path = write_comparison(all_results, arts, out, formats=("png", "svg"))
         echo(f"compare  {path}")
 

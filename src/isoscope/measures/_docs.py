@@ -48,4 +48,26 @@ def results_reference() -> str:
                 f"| `{m.key}` | {m.definition} ({m.unit}) | {m.evidence} | {source} | {params} |"
             )
         lines.append("")
+    lines += _similarity_reference()
     return "\n".join(lines)
+
+
+def _similarity_reference() -> list[str]:
+    """The ``layer_similarity`` section (beside ``layers``: layers against each other)."""
+    from isoscope.analysis._similarity import SIMILARITY_KEYS
+
+    lines = [
+        "## layer similarity (section `layer_similarity`)",
+        "",
+        "Not a per-layer key: a section beside `layers` that compares every analysed layer "
+        "with every other on the same rows (absent with fewer than two layers or "
+        "`similarity_sample=0`; `AnalysisResult.similarity_frame()` gives one row per pair). "
+        "Parameters: `similarity_sample`, `similarity_k`, `similarity_debiased`, "
+        "`neighbor_backend`.",
+        "",
+        "| key | definition | source |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{k}` | {d.replace('|', chr(92) + '|')} | {src} |" for k, d, src in SIMILARITY_KEYS]
+    lines.append("")
+    return lines

@@ -4,7 +4,9 @@ Cosine structure (:func:`s_inter`, :func:`s_intra`, :func:`ethayarajh`,
 :func:`rogue_dimensions`), spectrum (:func:`spectrum`), isotropy
 (:func:`partition_isotropy`, :func:`isoscore`, :func:`isoscore_star`), clusters
 (:func:`kmeans_silhouette`), local intrinsic dimension (:func:`lid_mle`, :func:`twonn`),
-frequency (:func:`frequency_correlations`), streaming accumulators
+frequency (:func:`frequency_correlations`), similarity of two representations of the same
+points (:func:`linear_cka`, :func:`cka_matrix`, :func:`knn_overlap_matrix`,
+:func:`consecutive_overlap`), streaming accumulators
 (:class:`StreamingMoments`, :func:`stream_partition_isotropy`), the shared exact
 neighbour backend (:func:`exact_knn`). The per-layer suite, :func:`analyze`, lives in
 :mod:`isoscope.analysis` and is re-exported here.
@@ -47,6 +49,12 @@ from isoscope.metrics.lid import (
     lid_mle_from_distances,
     twonn,
     twonn_from_distances,
+)
+from isoscope.metrics.similarity import (
+    cka_matrix,
+    consecutive_overlap,
+    knn_overlap_matrix,
+    linear_cka,
 )
 from isoscope.metrics.spectrum import Spectrum, covariance, floored_eigh, n_components_for, spectrum
 from isoscope.metrics.streaming import (
@@ -109,6 +117,10 @@ __all__ = [
     "twonn",
     "twonn_from_distances",
     "frequency_correlations",
+    "linear_cka",
+    "cka_matrix",
+    "knn_overlap_matrix",
+    "consecutive_overlap",
     "StreamingMoments",
     "StreamingLogPartition",
     "stream_moments",

@@ -79,6 +79,53 @@ HOW_TO_READ = {
         "un-repaired row: blue = better, vermillion = worse. Hover a cell for Pearson, the number of "
         "pairs and the out-of-vocabulary count."
     ),
+    "layer_similarity": (
+        "Left: linear CKA between every pair of layers on the same sampled tokens (1 = the same "
+        "geometry up to rotation and scale, 0 = unrelated); a bright band along the diagonal "
+        "that fades away from it means adjacent layers are more alike than distant ones, bright "
+        "blocks are groups of layers that compute little new. Middle: the share of each token's "
+        "k nearest neighbours (cosine) that two layers agree on, a local measure beside CKA's "
+        "global one; the chance level is printed in the title. Right: how much each layer keeps "
+        "of the previous one's neighbourhoods (χ, Euclidean) and its CKA; dips mark layers that "
+        "reorganise the space. Linear CKA weighs coordinates by their variance, so a few huge "
+        "ones (massive activations, see below) can decide it alone: square blocks of CKA near 1 "
+        "where the k-NN overlap stays moderate are such a case."
+    ),
+    "massive": (
+        "Left: the largest absolute coordinate over every token of each layer (solid), the "
+        "median one (dashed) and Sun et al.'s threshold for a massive activation (dotted: above "
+        "100 and 1000 × the median). A solid line far above the dotted one is a massive "
+        "activation; in causal models it usually appears from an early layer on. Right: which "
+        "dimensions hold each layer's largest values (filled circles pass the threshold); the "
+        "same few dimensions across layers are the model's massive dimensions. The table names "
+        "the token, its position in the sentence and its row in the store (position 0 is the "
+        "attention sink)."
+    ),
+    "gride": (
+        "GRIDE intrinsic dimension of each layer measured at growing neighbourhood scales "
+        "(neighbour ranks n and 2n, x axis). A flat curve means the dimension is well defined; "
+        "a curve that falls with scale means noise inflates the small-scale estimate, one that "
+        "rises means curvature or several manifolds. Compare layers at the same scale: "
+        "dimension often rises then falls across depth. Bars are the estimator's standard error."
+    ),
+    "outliers": (
+        "Dimensions whose mean |activation| over every token is more than 3 standard "
+        "deviations above the mean over dimensions (Kovaleva et al.; Puccetti et al.), with the "
+        "token holding each dimension's largest value. A handful of such dimensions dominate "
+        "cosine similarity and anisotropy; the same dimension in many layers is a rogue "
+        "dimension of the model."
+    ),
+    "cross_model": (
+        "The same words of the same sentences in two models, compared at the same relative "
+        "depth: every layer of the shallower model against the other model's nearest layer. "
+        "Words are matched by sentence, text and occurrence, each word the mean of its tokens, "
+        "so models with different tokenisers can be compared; the number of matched words is "
+        "given per pair. High CKA or mutual k-NN means the two models arrange these words "
+        "alike at that depth (Huh et al.'s 'platonic' convergence). Where one model has massive "
+        "activations, linear CKA follows those few coordinates and can fall near 0 while the "
+        "mutual k-NN (cosine) stays well above chance: compare runs made with "
+        "--drop-position-zero."
+    ),
     "table": "All scalar measures per layer; '—' marks a measure that could not be computed.",
     "settings": (
         "Everything needed to reproduce the numbers: model, corpus, sample sizes, seeds, "
@@ -134,7 +181,7 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
             isinstance(v, Mapping)
             and v
             and all(not isinstance(x, Mapping) for x in v.values())
-            and len(v) > 6
+            and len(v) > 8
         ):
             out.append((key, ", ".join(f"{a}={_plain(b)}" for a, b in v.items())))
         elif isinstance(v, Mapping):
@@ -279,7 +326,9 @@ def _evaluation_view(results: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 # Top-level result keys with their own place in the report; other dicts go to Settings.
-_SHOWN_KEYS = frozenset({"source", "settings", "timings", "layers", "transforms", "evaluation"})
+_SHOWN_KEYS = frozenset(
+    {"source", "settings", "timings", "layers", "transforms", "evaluation", "layer_similarity"}
+)
 
 # ----------------------------------------------------------------------------- report builder
 
@@ -407,6 +456,7 @@ def write_report(
     formats: Sequence[str] = ("png",),
     dpi: int = 130,
     filename: str = "report.html",
+    cross_model: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a self-contained HTML report (and its figures) for one or several runs.
 
@@ -441,6 +491,10 @@ def write_report(
         Resolution of PNG figures.
     filename : str
         Name of the HTML file.
+    cross_model : dict, optional
+        Cross-model similarity of the runs
+        (:func:`isoscope.analysis._crossmodel.compare_runs`, computed by ``isoscope compare``),
+        drawn as its own section with the number of aligned words.
 
     Returns
     -------
@@ -546,6 +600,7 @@ def write_report(
             )
         ],
     )
+    _geometry_sections(b, res, names, cross_model)
     traj_data = arts[0].trajectories if arts[0] is not None else None
     traj: list[str] = list(traj_data["words"]) if traj_data else []
     if traj_data:
@@ -683,6 +738,57 @@ def write_report(
     path = out / filename
     write_text_atomic(path, html_text)
     return path
+
+
+def _geometry_sections(b: _Builder, res: list[Mapping[str, Any]], names: list[str],
+                       cross: Mapping[str, Any] | None) -> None:
+    """Issue 16's panels: layer similarity, massive activations, GRIDE, outlier dimensions."""
+    from isoscope.report import _geometry as G
+
+    compare = len(res) > 1
+    if G.similarity_sections(res):
+        b.section("layer-similarity", "Layers against layers", HOW_TO_READ["layer_similarity"],
+                  lambda: [b.image(G.plot_layer_similarity(res), "layer_similarity",
+                                   "Layer x layer linear CKA, mutual k-NN and consecutive overlap")])
+
+    def per_run(table: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for name, r in zip(names, res, strict=True):
+            try:
+                t = table(r)
+            except InputError as exc:
+                items.append({"kind": "note", "text": f"{name}: {exc}" if compare else str(exc)})
+                continue
+            items.append({**t, "caption": name if compare else None})
+        return items
+
+    def massive() -> list[dict[str, Any]]:
+        return [b.image(G.plot_massive_activations(res), "massive_activations",
+                        "Largest and median |activation| per layer, and their dimensions"),
+                *per_run(G.massive_table)]
+
+    b.section("massive", "Massive activations", HOW_TO_READ["massive"], massive)
+    b.section("gride", "Intrinsic dimension across scales (GRIDE)", HOW_TO_READ["gride"],
+              lambda: [b.image(G.plot_gride_curve(res), "gride_curve",
+                               "GRIDE intrinsic dimension per neighbour scale and layer")])
+    b.section("outliers", "Outlier dimensions", HOW_TO_READ["outliers"],
+              lambda: per_run(G.outlier_table))
+    if cross is not None:
+        def cross_items() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = [{"kind": "note", "text": n}
+                                           for n in cross.get("notes") or []]
+            for p in cross.get("pairs") or []:
+                a, c = p["models"]
+                items.append({"kind": "note", "text": (
+                    f"{a} vs {c}: {p['n_aligned']} words aligned (of {p['n_words'][0]} and "
+                    f"{p['n_words'][1]} saved), k = {p.get('k')}.")})
+            if cross.get("pairs"):
+                items.insert(0, b.image(G.plot_cross_model(cross), "cross_model",
+                                        "Cross-model CKA and mutual k-NN at matched depth"))
+                items.append(G.cross_model_table(cross))
+            return items
+
+        b.section("cross-model", "Across models", HOW_TO_READ["cross_model"], cross_items)
 
 
 def _read_template(name: str) -> str:

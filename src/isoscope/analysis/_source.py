@@ -37,6 +37,8 @@ class Source:
         self.store: Any = None
         self.array: np.ndarray | None = None
         self.info: dict[str, Any] = {}
+        #: The :class:`~isoscope.sketch.StoreSketch` of a sketch store (moments of all tokens).
+        self.sketch: Any = None
         if isinstance(source, str | os.PathLike):
             path = Path(source)
             if path.suffix == ".npy" and path.is_file():
@@ -89,6 +91,12 @@ class Source:
             }
             self.layers = list(st.layers)
             self.n_rows = int(st.n_tokens)
+            if getattr(st, "is_sketch", False):
+                self.sketch = st.sketch
+                self.info["keep"] = st.keep
+                self.info["n_tokens_total"] = int(self.sketch.n_tokens)
+            else:
+                self.info["keep"] = {"mode": "all"}
         self._tokens: Any = None
 
     @property
@@ -107,6 +115,10 @@ class Source:
         if self.store is None:
             return np.arange(self.n_rows)
         return np.flatnonzero(self.store.row_mask(include_special, drop_position_zero))
+
+    def global_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Corpus row ids of stored rows (the same for a full store; a sketch maps its sample)."""
+        return rows if self.sketch is None else self.sketch.sample_rows[rows]
 
     def data(self, layer: int) -> np.ndarray:
         """The layer as stored (memory-mapped for a store)."""
@@ -186,6 +198,7 @@ def layer_pass(
     chunk_rows: int,
     moments: bool,
     distinct: bool,
+    select: tuple[bool, bool] = (False, False),
 ) -> LayerPass:
     """Stream one layer once: float64 moments of the candidates and their distinct rows.
 
@@ -200,9 +213,18 @@ def layer_pass(
         Accumulate :class:`~isoscope.metrics.StreamingMoments` over the candidates.
     distinct : bool
         Find the first occurrence of each distinct candidate vector (exact, byte-wise).
+    select : (include_special, drop_position_zero)
+        The settings behind ``candidates``: a sketch store's moments of every token are merged
+        from its token groups by them instead of being streamed from its sample.
     """
     if not moments and not distinct:
         return LayerPass(None, None)
+    sketch_moments = None
+    if moments and src.sketch is not None:
+        sketch_moments = src.sketch.moments(layer, *(bool(v) for v in select))
+        moments = False
+        if not distinct:
+            return LayerPass(sketch_moments, None)
     mask = np.zeros(src.n_rows, dtype=bool)
     mask[candidates] = True
     acc = StreamingMoments() if moments else None
@@ -235,4 +257,4 @@ def layer_pass(
                     == b.view(np.uint8).reshape(b.shape[0], -1)).all(axis=1)
             keep[dup[same]] = False
         found = candidates[keep]
-    return LayerPass(acc, found)
+    return LayerPass(acc if sketch_moments is None else sketch_moments, found)

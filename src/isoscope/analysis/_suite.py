@@ -63,6 +63,13 @@ class Prepared:
         """Settings as written to results.json, with the sizes and derived seeds."""
         out = self.settings.to_dict()
         out["n_candidates"] = int(self.candidates.size)
+        sk = self.src.sketch
+        if sk is not None:
+            # "all tokens" of a sketch store: every selected token of the corpus, from the
+            # accumulators; the stored sample's candidates are what the sample is drawn from.
+            out["n_sample_candidates"] = out["n_candidates"]
+            out["n_candidates"] = sk.n_candidates(bool(self.settings.include_special),
+                                                  bool(self.settings.drop_position_zero))
         out["n_sampled"] = int(self.sample_rows.size)
         out["seeds"] = {"sample": int(self.settings.seed), **self.seeds,
                         "how": "sample: default_rng(seed); others: SeedSequence(seed).spawn"}
@@ -78,7 +85,7 @@ def _word_context(src: Source, cand: np.ndarray, rows: np.ndarray, s: AnalysisSe
         return ctx
     tok = src.tokens()
     ctx.sample_positions = tok["position"].to_numpy()[rows].astype(np.int64)
-    ctx.row_info = _row_info(tok)
+    ctx.row_info = _row_info(tok) if src.sketch is None else src.sketch.row_info(tok)
     if s.s_intra_key == "token":
         ids = tok["token_id"].to_numpy()[cand]
         keys = ids.astype(object)
@@ -241,7 +248,7 @@ def word_inputs(p: Prepared, layer: int, transform: Any = None) -> dict[str, Any
     """The word-type and sentence rows of one layer (optionally repaired)."""
     f = transform or (lambda a: a)
     w = p.words
-    kw: dict[str, Any] = {"frequency": w.sample_freq, "rows": p.sample_rows,
+    kw: dict[str, Any] = {"frequency": w.sample_freq, "rows": p.src.global_rows(p.sample_rows),
                           "positions": w.sample_positions, "row_info": w.row_info}
     if w.intra_rows is not None:
         kw["intra_X"] = f(p.src.rows(layer, w.intra_rows))
@@ -261,7 +268,8 @@ def measure_store_layer(p: Prepared, layer: int, timings: dict[str, float]) -> d
     timings["read"] = round(time.perf_counter() - t0, 4)
     t0 = time.perf_counter()
     lp = layer_pass(p.src, layer, p.candidates, chunk_rows=s.chunk_rows,
-                    moments=s.full_layer_stats, distinct=s.distinct_before_sampling)
+                    moments=s.full_layer_stats, distinct=s.distinct_before_sampling,
+                    select=(bool(s.include_special), bool(s.drop_position_zero)))
     timings["full_layer"] = round(time.perf_counter() - t0, 4)
     distinct = None
     if lp.distinct_candidates is not None:

@@ -49,8 +49,6 @@ def stores(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
                           chunk_tokens=97, **kw),
         "sketch_other_chunks": extract(str(tiny_bert), corpus, root / "sketch2", keep="sample:150",
                                        seed=3, chunk_tokens=400, **kw),
-        "sketch_seed4": extract(str(tiny_bert), corpus, root / "sketch4", keep="sample:150", seed=4,
-                                chunk_tokens=97, **kw),
     }
 
 
@@ -197,11 +195,13 @@ def test_analyze_reports_evidence_and_keep(stores: dict, tmp_path: Path) -> None
 
 
 def test_sample_independent_of_chunking_and_seeded(stores: dict) -> None:
-    a, b, c = stores["sketch"], stores["sketch_other_chunks"], stores["sketch_seed4"]
+    a, b = stores["sketch"], stores["sketch_other_chunks"]
     assert np.array_equal(a.sketch.sample_rows, b.sketch.sample_rows)
     assert np.array_equal(np.asarray(a.layer(2)), np.asarray(b.layer(2)))
     assert a.tokens().equals(b.tokens())
-    assert not np.array_equal(a.sketch.sample_rows, c.sketch.sample_rows)
+    every = np.arange(a.manifest["n_tokens_total"])
+    assert np.array_equal(a.sketch.sample_rows, np.sort(every[np.argsort(priorities(every, 3))[:150]]))
+    assert not np.array_equal(a.sketch.sample_rows, np.sort(every[np.argsort(priorities(every, 4))[:150]]))
     # The stored rows are the full store's rows at the sampled positions, with corpus counts.
     full = stores["full"]
     rows = a.sketch.sample_rows
@@ -242,3 +242,21 @@ def test_damaged_sketch_refused(stores: dict, tmp_path: Path) -> None:
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StoreError, match="damaged or not an isoscope sketch"):
         StoreSketch.load_file(path)
+
+
+def test_exact_partition_over_every_token(stores: dict) -> None:
+    from isoscope.analysis import analyze
+    from isoscope.metrics.isotropy import partition_isotropy
+
+    full = stores["full"]
+    res = analyze(full, layers=[2], exact_partition=True, **SETTINGS)
+    rows = np.flatnonzero(full.row_mask())
+    X = np.asarray(full.layer(2)[rows], dtype=np.float64)
+    X = X[np.linalg.norm(X, axis=1) > 0]
+    for norm, suffix in (("raw", ""), ("centered", "_centered"), ("unit", "_unit")):
+        want = partition_isotropy(X, normalisation=norm)
+        assert _rel(res.layers[0][f"isotropy_partition{suffix}_log10"], want.log10) < 1e-9
+    assert res.to_dict()["measures"]["isotropy_partition"]["evidence"] == "all tokens"
+    with pytest.raises(InputError, match="^--exact-partition needs every vector") as e:
+        analyze(stores["sketch"], layers=[2], exact_partition=True, **SETTINGS)
+    assert "\n" not in str(e.value)

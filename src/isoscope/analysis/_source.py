@@ -258,3 +258,53 @@ def layer_pass(
             keep[dup[same]] = False
         found = candidates[keep]
     return LayerPass(acc if sketch_moments is None else sketch_moments, found)
+
+
+def check_exact_partition(src: Source) -> None:
+    """Refuse ``exact_partition`` on a sketch store (its layer files hold a sample only)."""
+    if src.sketch is not None:
+        raise InputError(
+            "--exact-partition needs every vector, and this sketch store keeps a sample (its "
+            "I(V) values come from the sample); extract with --keep all to measure them exactly."
+        )
+
+
+def exact_partition(src: Source, layer: int, candidates: np.ndarray, *, chunk_rows: int) -> dict[str, float]:
+    """I(V) over every non-zero candidate row of a stored layer (raw, centred and unit).
+
+    Streams the layer: one pass for the moments of the rows (and one of their unit rows),
+    then one log-sum-exp pass per normalisation over the eigenvectors those moments fix
+    (:func:`~isoscope.metrics.streaming.stream_partition_isotropy`).
+
+    Returns
+    -------
+    dict
+        The partition keys of a layer entry (``isotropy_partition``, ``..._log10``,
+        ``isotropy_partition_centered`` ...).
+
+    Raises
+    ------
+    InputError
+        For a sketch store, whose layer files hold a sample only.
+    """
+    from isoscope.metrics.streaming import stream_partition_isotropy
+
+    check_exact_partition(src)
+    mask = np.zeros(src.n_rows, dtype=bool)
+    mask[candidates] = True
+
+    def chunks() -> Iterator[np.ndarray]:
+        for start, block in src.iter_blocks(layer, int(chunk_rows)):
+            X = np.asarray(block[mask[start : start + block.shape[0]]], dtype=np.float32)
+            yield X[np.linalg.norm(X, axis=1) > 0]  # as the sample: zero rows have no direction
+
+    out: dict[str, float] = {}
+    moments = None
+    for norm, suffix in (("raw", ""), ("centered", "_centered"), ("unit", "_unit")):
+        pi, m = stream_partition_isotropy(chunks, normalisation=norm,
+                                          moments=None if norm == "unit" else moments)
+        if norm != "unit":
+            moments = m
+        out[f"isotropy_partition{suffix}"] = pi.value
+        out[f"isotropy_partition{suffix}_log10"] = pi.log10
+    return out

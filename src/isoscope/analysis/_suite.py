@@ -13,7 +13,13 @@ import numpy as np
 
 from isoscope.analysis._results import AnalysisResult
 from isoscope.analysis._settings import AnalysisSettings, derived_seeds
-from isoscope.analysis._source import Source, layer_pass, sample_rows
+from isoscope.analysis._source import (
+    Source,
+    check_exact_partition,
+    exact_partition,
+    layer_pass,
+    sample_rows,
+)
 from isoscope.errors import InputError
 from isoscope.measures import LayerData, measure_layer
 from isoscope.metrics._neighbors import count_duplicates
@@ -120,6 +126,8 @@ def prepare(source: Any, layers: Sequence[int] | int | None, overrides: dict[str
     if src.store is None:
         s.include_special = None
         s.drop_position_zero = None
+    if s.exact_partition:
+        check_exact_partition(src)
     lay = src.resolve_layers(layers)
     cand = src.candidates(bool(s.include_special), bool(s.drop_position_zero))
     if cand.size < 3:
@@ -280,7 +288,12 @@ def measure_store_layer(p: Prepared, layer: int, timings: dict[str, float]) -> d
         ref = lp.moments.covariance()
     data = layer_data(X, s, seeds=p.seeds, moments=lp.moments, distinct=distinct,
                       reference_cov=ref, **kw)
-    return {"layer": int(layer), **measure_layer(data, timings=timings)}
+    entry = {"layer": int(layer), **measure_layer(data, timings=timings)}
+    if s.exact_partition:
+        t0 = time.perf_counter()
+        entry.update(exact_partition(p.src, layer, p.candidates, chunk_rows=s.chunk_rows))
+        timings["exact_partition"] = round(time.perf_counter() - t0, 4)
+    return entry
 
 
 def _progress(iterable: Any, enabled: bool | None, desc: str) -> Any:

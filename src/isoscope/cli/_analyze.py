@@ -57,6 +57,11 @@ def analyze_command(
     verify: bool = typer.Option(
         False, "--verify", help="Re-read the whole store against its checksums before measuring."
     ),
+    exact_partition: bool = typer.Option(
+        False, "--exact-partition",
+        help="I(V) over every selected token (two streamed passes per layer) instead of the "
+             "sample; a --keep all store only.",
+    ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""
     from isoscope._validation import check_output_file, parse_layers
@@ -89,6 +94,7 @@ def analyze_command(
         include_special=include_special,
         drop_position_zero=drop_position_zero,
         threads=threads,
+        exact_partition=exact_partition,
     )
     echo(result.format_table())
     for t in result.transforms:

@@ -450,7 +450,6 @@ def extract(
     from isoscope.corpora import Corpus, content_hash, load_corpus
     from isoscope.models import is_static, load_encoder, load_static
     from isoscope.models.static import StaticEncoder
-
     from isoscope.sketch import StoreSketch, parse_keep, write_sketch_store
 
     keep_n = parse_keep(keep)

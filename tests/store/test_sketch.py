@@ -260,3 +260,24 @@ def test_exact_partition_over_every_token(stores: dict) -> None:
     with pytest.raises(InputError, match="^--exact-partition needs every vector") as e:
         analyze(stores["sketch"], layers=[2], exact_partition=True, **SETTINGS)
     assert "\n" not in str(e.value)
+
+
+def test_cli_keep_and_analyze(stores: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from isoscope.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["extract", "--out", str(tmp_path / "x"), "--corpus", "text:none.txt",
+                              "--keep", "sample:zero"])
+    assert bad.exit_code == 2 and "--keep must be 'all' or 'sample:N'" in bad.output
+    info = runner.invoke(app, ["info", str(stores["sketch"].path)])
+    assert info.exit_code == 0 and "sample of 150 token rows (seed 3)" in info.output
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["analyze", str(stores["sketch"].path), "--layers", "3", "--sample", "60",
+                              "--lid-k", "5", "--k-max", "3", "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert data["source"]["keep"]["mode"] == "sample"
+    assert data["layers"][0]["s_inter"] == pytest.approx(
+        stores["sketch"].sketch.moments(3).s_inter(), rel=1e-12)

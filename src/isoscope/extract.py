@@ -238,9 +238,18 @@ def _warm_word_frequencies() -> None:
 
 
 def _commit_flat(writer: StoreWriter, encoder: Any, sentences: list[str], tokens: Any, first_id: int,
-                 arrays: dict[int, np.ndarray]) -> None:
-    """Build a chunk's token table and commit it with its layer blocks."""
-    writer.append(arrays, _token_table(encoder, sentences, tokens, first_id), len(sentences))
+                 arrays: dict[int, np.ndarray], sketch: Any = None, first_row: int = 0) -> None:
+    """Build a chunk's token table and commit it with its layer blocks (or add it to a sketch)."""
+    table = _token_table(encoder, sentences, tokens, first_id)
+    if sketch is None:
+        writer.append(arrays, table, len(sentences))
+    else:
+        _sketch_chunk(sketch, first_row, arrays, table)
+
+
+def _sketch_chunk(sketch: Any, first_row: int, arrays: dict[int, np.ndarray], table: Any) -> None:
+    """Add a chunk to a sketch: its rows are first_row, first_row + 1, ... of the corpus."""
+    sketch.update(np.arange(first_row, first_row + table.num_rows, dtype=np.int64), arrays, table)
 
 
 def _word_strings(sentence: str, word_ids: list[int], offsets: list[tuple[int, int]]) -> list[str]:
@@ -384,6 +393,7 @@ def extract(
     max_length: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    keep: str = "all",
 ) -> EmbeddingStore:
     """Extract token vectors of every requested layer into a store (resuming if unfinished).
 
@@ -425,6 +435,10 @@ def extract(
         store is reused or resumed whatever seed the later call passes.
     progress : bool
         Show a progress bar.
+    keep : {"all", "sample:N"}
+        ``all`` stores every vector. ``sample:N`` makes a sketch store (:mod:`isoscope.sketch`):
+        float64 moments of every token per layer and the vectors of a bottom-k sample of N
+        token rows seeded by ``seed``; a killed sketch extraction starts again from the start.
 
     Returns
     -------
@@ -436,7 +450,9 @@ def extract(
     from isoscope.corpora import Corpus, content_hash, load_corpus
     from isoscope.models import is_static, load_encoder, load_static
     from isoscope.models.static import StaticEncoder
+    from isoscope.sketch import StoreSketch, parse_keep, write_sketch_store
 
+    keep_n = parse_keep(keep)
     if dtype not in {"float16", "float32"}:
         raise InputError(f"--dtype must be float16 or float32, not {dtype!r}.")
     if any(v is not None and v < 1 for v in (batch_size, batch_tokens, chunk_tokens)):
@@ -485,6 +501,7 @@ def extract(
         "truncation": "truncate",
         "chunk_tokens": chunk_tokens,
         "seed": seed,
+        **({} if keep_n is None else {"keep": {"mode": "sample", "n": keep_n, "seed": seed}}),
         "versions": versions(),
         "extraction": {"batch_size": batch_size, "batch_tokens": batch_tokens, "device": device,
                        "linear_kernel": getattr(encoder, "linear_kernel", "torch"),
@@ -494,6 +511,8 @@ def extract(
     with StoreWriter(out, manifest) as writer:
         if writer.complete:
             return EmbeddingStore(out)
+        if keep_n is not None and writer.n_chunks:
+            writer.reset()  # a sketch commits once, at the end: a killed one starts again
         done = plan.chunks[writer.n_chunks - 1][1] if writer.n_chunks else 0
         if writer.n_chunks > len(plan.chunks) or int(plan.lengths[:done].sum()) != writer.n_tokens:
             raise StoreError(
@@ -501,6 +520,8 @@ def extract(
                 "version), so its chunks do not line up; resume with the same --batch-size, or "
                 "use a new --out folder."
             )
+        sketch = None if keep_n is None else StoreSketch(wanted, encoder.hidden_size, keep_n, seed)
+        first_rows = np.concatenate([[0], np.cumsum(plan.lengths)]).astype(np.int64)
         bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {encoder.name}", disable=not progress,
                    initial=writer.n_tokens, smoothing=0.1)
         # Chunk c is committed (token table, disk writes, fsync) on a second thread while the
@@ -517,13 +538,14 @@ def extract(
                     arrays = _run_chunk_flat(encoder, tokens, wanted, np_dtype, batch_size,
                                              batch_tokens, on_batch=bar.update)
                     job = functools.partial(_commit_flat, writer, encoder, plan.sentences[start:stop],
-                                            tokens, start, arrays)
+                                            tokens, start, arrays, sketch, int(first_rows[start]))
                 else:
                     arrays, table = _encode_chunk(
                         encoder, plan.sentences[start:stop], start, wanted, np_dtype, batch_size,
                         batch_tokens, plan.lengths[start:stop], on_batch=bar.update,
                     )
-                    job = functools.partial(writer.append, arrays, table, stop - start)
+                    job = (functools.partial(writer.append, arrays, table, stop - start) if sketch is None
+                           else functools.partial(_sketch_chunk, sketch, int(first_rows[start]), arrays, table))
                 del arrays
                 if pending is not None:
                     pending.result()  # re-raises a failed commit here
@@ -533,5 +555,7 @@ def extract(
         extra = None
         if encoder.model_type == "static":
             n_words = sum(len(s.split()) for s in plan.sentences)
-            extra = {"n_oov_skipped": n_words - writer.n_tokens}
+            extra = {"n_oov_skipped": n_words - (writer.n_tokens if sketch is None else sketch.n_tokens)}
+        if sketch is not None:
+            return write_sketch_store(writer, sketch, len(plan.sentences), extra)
         return writer.finalize(extra)

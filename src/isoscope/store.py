@@ -140,6 +140,8 @@ class Manifest(BaseModel):
     model_sha256: _Hex | None = None
     layer_files: dict[str, LayerRecord] | None = None
     tokens_file: TableRecord | None = None
+    #: The accumulators of a sketch store (``keep`` mode ``sample``; see :mod:`isoscope.sketch`).
+    sketch_file: FileRecord | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -512,6 +514,12 @@ class StoreWriter:
             _layer_file(self.root, layer).write_bytes(b"")
         _atomic_write_json(self.root / PROGRESS, {"n_chunks": 0, "n_tokens": 0, "n_sentences": 0})
 
+    def reset(self) -> None:
+        """Drop every committed chunk of an unfinished store (start it again)."""
+        self._start()
+        self.n_chunks = self.n_tokens = self.n_sentences = 0
+        self._counts, self._counted_chunks, self._zipf = None, set(), {}
+
     def close(self) -> None:
         """Release the lock (the store stays resumable if not finalised)."""
         self.lock.release()
@@ -650,12 +658,16 @@ class StoreWriter:
         self._zipf.update(zipf_frequencies([w for w in part.index if w not in self._zipf]))
         self._counted_chunks.add(chunk)
 
-    def finalize(self, extra: dict[str, Any] | None = None) -> EmbeddingStore:
-        """Write the full token table with word frequencies and mark the store complete."""
-        with _disk_errors(self.root):
-            return self._finalize(extra)
+    def finalize(self, extra: dict[str, Any] | None = None, word_counts: Any = None) -> EmbeddingStore:
+        """Write the full token table with word frequencies and mark the store complete.
 
-    def _finalize(self, extra: dict[str, Any] | None) -> EmbeddingStore:
+        ``word_counts`` (a :func:`word_occurrences` Series) replaces the counts of the committed
+        rows: a sketch store holds a sample of the corpus but counts words over all of it.
+        """
+        with _disk_errors(self.root):
+            return self._finalize(extra, word_counts)
+
+    def _finalize(self, extra: dict[str, Any] | None, word_counts: Any = None) -> EmbeddingStore:
         import pyarrow.parquet as pq
 
         chunks = sorted((self.root / "tokens").glob("chunk_*.parquet"))
@@ -670,6 +682,9 @@ class StoreWriter:
                 self._count_words(i, pq.read_table(c, columns=columns))
         counts = self._counts.astype("int64")
         zipf = self._zipf
+        if word_counts is not None:
+            counts = word_counts.astype("int64")
+            zipf = {**zipf, **zipf_frequencies([w for w in counts.index if w not in zipf])}
 
         def write_tokens(tmp: Path) -> None:
             writer = None
@@ -836,7 +851,32 @@ class EmbeddingStore:
         self.n_tokens = int(self.manifest.get("n_tokens", 0))
         self.dtype = _DTYPES[self.manifest["dtype"]]
         self._tokens: Any = None
+        self._sketch: Any = None
         self._check_sizes()
+
+    @property
+    def keep(self) -> dict[str, Any]:
+        """What the store keeps: ``{"mode": "all"}`` or ``{"mode": "sample", "n": N, "seed": s}``."""
+        keep = self.manifest.get("keep")
+        return dict(keep) if isinstance(keep, dict) else {"mode": "all"}
+
+    @property
+    def is_sketch(self) -> bool:
+        """Whether the layer files hold a sample and ``sketch.safetensors`` the moments."""
+        return self.keep.get("mode") == "sample"
+
+    @property
+    def sketch(self) -> Any:
+        """The :class:`~isoscope.sketch.StoreSketch` of a sketch store (None for a full store)."""
+        if self._sketch is None and self.is_sketch:
+            from isoscope.sketch import SKETCH_FILE, StoreSketch
+
+            self._check_sketch(verify=True)  # small beside the layers: always checked on use
+            sk = StoreSketch.load_file(self._confined(self.path / SKETCH_FILE, "sketch"))
+            if sk.layers != self.layers or sk.hidden_size != self.hidden_size or sk.sample_rows.size != self.n_tokens:
+                raise _damaged(self.path, f"{SKETCH_FILE} does not describe its layers and sampled rows")
+            self._sketch = sk
+        return self._sketch
 
     def _check_sizes(self) -> None:
         """The cheap invariants, checked on every open: exact file sizes and token rows."""
@@ -871,6 +911,24 @@ class EmbeddingStore:
         record = self.schema.tokens_file
         if record is not None and path.stat().st_size != record.bytes:
             raise _damaged(self.path, f"{TOKENS} holds {path.stat().st_size} bytes, not the {record.bytes} recorded")
+        self._check_sketch(verify=False)
+
+    def _check_sketch(self, verify: bool) -> None:
+        """A sketch store's sketch file: present, of its recorded size (and checksum)."""
+        if not self.is_sketch:
+            return
+        from isoscope.sketch import SKETCH_FILE
+
+        path = self._confined(self.path / SKETCH_FILE, "sketch")
+        rec = self.schema.sketch_file
+        if rec is None:
+            raise _damaged(self.path, "its manifest keeps a sample but records no sketch file")
+        if not path.exists():
+            raise _damaged(self.path, f"its sketch file {SKETCH_FILE} is missing")
+        if path.stat().st_size != rec.bytes:
+            raise _damaged(self.path, f"{SKETCH_FILE} holds {path.stat().st_size} bytes, not the {rec.bytes} recorded")
+        if verify and file_digest(path) != rec.blake2b:
+            raise _damaged(self.path, f"{SKETCH_FILE} does not match the checksum recorded when it was written")
 
     def _confined(self, path: Path, what: str) -> Path:
         # Resolve and confine to the store: a manifest or a link cannot point outside the folder.
@@ -904,6 +962,7 @@ class EmbeddingStore:
                 raise _damaged(self.path, f"{path.name} does not match the checksum recorded when it was written")
         if self.schema.tokens_file is not None and file_digest(self.path / TOKENS) != self.schema.tokens_file.blake2b:
             raise _damaged(self.path, f"{TOKENS} does not match the checksum recorded when it was written")
+        self._check_sketch(verify=True)
         self._tokens = None
         self.tokens()  # the full read: types and missing values of every column
         return {"layers": len(self.layers), "tokens": self.n_tokens, "checksums": records is not None, "chunks": 0}

@@ -111,6 +111,9 @@ class AnalysisResult:
             for m in REGISTRY:
                 if m.evidence == "all tokens":
                     meta[m.key]["evidence"] = "sample"
+        if self.settings.get("exact_partition"):
+            for key in REGISTRY.group("partition").keys:
+                meta[key]["evidence"] = "all tokens"
         return meta
 
     def to_dict(self) -> dict:

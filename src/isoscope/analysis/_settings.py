@@ -79,6 +79,9 @@ class AnalysisSettings:
     #: Stream every selected token of each layer for the moment measures (False: the sample).
     full_layer_stats: bool = True
     chunk_rows: int = 32768
+    #: I(V) over every selected token of each layer, streamed in two passes (False: the
+    #: sample). Needs every vector, so a sketch store refuses it.
+    exact_partition: bool = False
     threads: int | None = None
     #: "local" (one process) or "ray": moment passes per row-range shard and the exact
     #: neighbour search in blocks, as Ray tasks (``ray_address``: None starts a local Ray).

@@ -37,6 +37,8 @@ class Source:
         self.store: Any = None
         self.array: np.ndarray | None = None
         self.info: dict[str, Any] = {}
+        #: The :class:`~isoscope.sketch.StoreSketch` of a sketch store (moments of all tokens).
+        self.sketch: Any = None
         if isinstance(source, str | os.PathLike):
             path = Path(source)
             if path.suffix == ".npy" and path.is_file():
@@ -89,6 +91,12 @@ class Source:
             }
             self.layers = list(st.layers)
             self.n_rows = int(st.n_tokens)
+            if getattr(st, "is_sketch", False):
+                self.sketch = st.sketch
+                self.info["keep"] = st.keep
+                self.info["n_tokens_total"] = int(self.sketch.n_tokens)
+            else:
+                self.info["keep"] = {"mode": "all"}
         self._tokens: Any = None
 
     @property
@@ -107,6 +115,10 @@ class Source:
         if self.store is None:
             return np.arange(self.n_rows)
         return np.flatnonzero(self.store.row_mask(include_special, drop_position_zero))
+
+    def global_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Corpus row ids of stored rows (the same for a full store; a sketch maps its sample)."""
+        return rows if self.sketch is None else self.sketch.sample_rows[rows]
 
     def data(self, layer: int) -> np.ndarray:
         """The layer as stored (memory-mapped for a store)."""
@@ -254,6 +266,7 @@ def layer_pass(
     chunk_rows: int,
     moments: bool,
     distinct: bool,
+    select: tuple[bool, bool] = (False, False),
 ) -> LayerPass:
     """Stream one layer once: float64 moments of the candidates and their distinct rows.
 
@@ -268,10 +281,69 @@ def layer_pass(
         Accumulate :class:`~isoscope.metrics.StreamingMoments` over the candidates.
     distinct : bool
         Find the first occurrence of each distinct candidate vector (exact, byte-wise).
+    select : (include_special, drop_position_zero)
+        The settings behind ``candidates``: a sketch store's moments of every token are merged
+        from its token groups by them instead of being streamed from its sample.
     """
     if not moments and not distinct:
         return LayerPass(None, None)
+    sketch_moments = None
+    if moments and src.sketch is not None:
+        sketch_moments = src.sketch.moments(layer, *(bool(v) for v in select))
+        moments = False
+        if not distinct:
+            return LayerPass(sketch_moments, None)
     acc, hashes = shard_pass(src, layer, candidates, 0, src.n_rows, chunk_rows=chunk_rows,
                              moments=moments, distinct=distinct)
     found = None if hashes is None else distinct_from_hashes(src, layer, candidates, hashes)
-    return LayerPass(acc, found)
+    return LayerPass(acc if sketch_moments is None else sketch_moments, found)
+
+
+def check_exact_partition(src: Source) -> None:
+    """Refuse ``exact_partition`` on a sketch store (its layer files hold a sample only)."""
+    if src.sketch is not None:
+        raise InputError(
+            "--exact-partition needs every vector, and this sketch store keeps a sample (its "
+            "I(V) values come from the sample); extract with --keep all to measure them exactly."
+        )
+
+
+def exact_partition(src: Source, layer: int, candidates: np.ndarray, *, chunk_rows: int) -> dict[str, float]:
+    """I(V) over every non-zero candidate row of a stored layer (raw, centred and unit).
+
+    Streams the layer: one pass for the moments of the rows (and one of their unit rows),
+    then one log-sum-exp pass per normalisation over the eigenvectors those moments fix
+    (:func:`~isoscope.metrics.streaming.stream_partition_isotropy`).
+
+    Returns
+    -------
+    dict
+        The partition keys of a layer entry (``isotropy_partition``, ``..._log10``,
+        ``isotropy_partition_centered`` ...).
+
+    Raises
+    ------
+    InputError
+        For a sketch store, whose layer files hold a sample only.
+    """
+    from isoscope.metrics.streaming import stream_partition_isotropy
+
+    check_exact_partition(src)
+    mask = np.zeros(src.n_rows, dtype=bool)
+    mask[candidates] = True
+
+    def chunks() -> Iterator[np.ndarray]:
+        for start, block in src.iter_blocks(layer, int(chunk_rows)):
+            X = np.asarray(block[mask[start : start + block.shape[0]]], dtype=np.float32)
+            yield X[np.linalg.norm(X, axis=1) > 0]  # as the sample: zero rows have no direction
+
+    out: dict[str, float] = {}
+    moments = None
+    for norm, suffix in (("raw", ""), ("centered", "_centered"), ("unit", "_unit")):
+        pi, m = stream_partition_isotropy(chunks, normalisation=norm,
+                                          moments=None if norm == "unit" else moments)
+        if norm != "unit":
+            moments = m
+        out[f"isotropy_partition{suffix}"] = pi.value
+        out[f"isotropy_partition{suffix}_log10"] = pi.log10
+    return out

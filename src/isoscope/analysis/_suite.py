@@ -13,7 +13,13 @@ import numpy as np
 
 from isoscope.analysis._results import AnalysisResult
 from isoscope.analysis._settings import AnalysisSettings, derived_seeds
-from isoscope.analysis._source import Source, layer_pass, sample_rows
+from isoscope.analysis._source import (
+    Source,
+    check_exact_partition,
+    exact_partition,
+    layer_pass,
+    sample_rows,
+)
 from isoscope.errors import InputError
 from isoscope.measures import LayerData, measure_layer
 from isoscope.metrics._neighbors import count_duplicates
@@ -65,6 +71,13 @@ class Prepared:
         """Settings as written to results.json, with the sizes and derived seeds."""
         out = self.settings.to_dict()
         out["n_candidates"] = int(self.candidates.size)
+        sk = self.src.sketch
+        if sk is not None:
+            # "all tokens" of a sketch store: every selected token of the corpus, from the
+            # accumulators; the stored sample's candidates are what the sample is drawn from.
+            out["n_sample_candidates"] = out["n_candidates"]
+            out["n_candidates"] = sk.n_candidates(bool(self.settings.include_special),
+                                                  bool(self.settings.drop_position_zero))
         out["n_sampled"] = int(self.sample_rows.size)
         out["seeds"] = {"sample": int(self.settings.seed), **self.seeds,
                         "how": "sample: default_rng(seed); others: SeedSequence(seed).spawn"}
@@ -80,7 +93,7 @@ def _word_context(src: Source, cand: np.ndarray, rows: np.ndarray, s: AnalysisSe
         return ctx
     tok = src.tokens()
     ctx.sample_positions = tok["position"].to_numpy()[rows].astype(np.int64)
-    ctx.row_info = _row_info(tok)
+    ctx.row_info = _row_info(tok) if src.sketch is None else src.sketch.row_info(tok)
     if s.s_intra_key == "token":
         ids = tok["token_id"].to_numpy()[cand]
         keys = ids.astype(object)
@@ -115,6 +128,8 @@ def prepare(source: Any, layers: Sequence[int] | int | None, overrides: dict[str
     if src.store is None:
         s.include_special = None
         s.drop_position_zero = None
+    if s.exact_partition:
+        check_exact_partition(src)
     lay = src.resolve_layers(layers)
     cand = src.candidates(bool(s.include_special), bool(s.drop_position_zero))
     if cand.size < 3:
@@ -261,7 +276,7 @@ def word_inputs(p: Prepared, layer: int, transform: Any = None) -> dict[str, Any
     """The word-type and sentence rows of one layer (optionally repaired)."""
     f = transform or (lambda a: a)
     w = p.words
-    kw: dict[str, Any] = {"frequency": w.sample_freq, "rows": p.sample_rows,
+    kw: dict[str, Any] = {"frequency": w.sample_freq, "rows": p.src.global_rows(p.sample_rows),
                           "positions": w.sample_positions, "row_info": w.row_info}
     if w.intra_rows is not None:
         kw["intra_X"] = f(p.src.rows(layer, w.intra_rows))
@@ -280,9 +295,15 @@ def measure_store_layer(p: Prepared, layer: int, timings: dict[str, float]) -> d
     kw = word_inputs(p, layer)
     timings["read"] = round(time.perf_counter() - t0, 4)
     t0 = time.perf_counter()
-    run_pass = p.engine.layer_pass if p.engine is not None else layer_pass
-    lp = run_pass(p.src, layer, p.candidates, chunk_rows=s.chunk_rows,
-                  moments=s.full_layer_stats, distinct=s.distinct_before_sampling)
+    select = (bool(s.include_special), bool(s.drop_position_zero))
+    if p.engine is not None and p.src.sketch is None:
+        lp = p.engine.layer_pass(p.src, layer, p.candidates, chunk_rows=s.chunk_rows,
+                                 moments=s.full_layer_stats, distinct=s.distinct_before_sampling)
+    else:
+        # A sketch store's moments come from its accumulators; its sample is small.
+        lp = layer_pass(p.src, layer, p.candidates, chunk_rows=s.chunk_rows,
+                        moments=s.full_layer_stats, distinct=s.distinct_before_sampling,
+                        select=select)
     timings["full_layer"] = round(time.perf_counter() - t0, 4)
     distinct = None
     if lp.distinct_candidates is not None:
@@ -294,7 +315,12 @@ def measure_store_layer(p: Prepared, layer: int, timings: dict[str, float]) -> d
     data = layer_data(X, s, seeds=p.seeds, moments=lp.moments, distinct=distinct,
                       reference_cov=ref, neighbor_search=neighbor_searcher(s, p.seeds, p.engine),
                       **kw)
-    return {"layer": int(layer), **measure_layer(data, timings=timings)}
+    entry = {"layer": int(layer), **measure_layer(data, timings=timings)}
+    if s.exact_partition:
+        t0 = time.perf_counter()
+        entry.update(exact_partition(p.src, layer, p.candidates, chunk_rows=s.chunk_rows))
+        timings["exact_partition"] = round(time.perf_counter() - t0, 4)
+    return entry
 
 
 def _progress(iterable: Any, enabled: bool | None, desc: str) -> Any:

@@ -73,6 +73,11 @@ def analyze_command(
     neighbors_audit: int = typer.Option(
         1000, "--neighbors-audit", help="Points searched exactly to audit ivf/hnsw neighbours."
     ),
+    exact_partition: bool = typer.Option(
+        False, "--exact-partition",
+        help="I(V) over every selected token (two streamed passes per layer) instead of the "
+             "sample; a --keep all store only.",
+    ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""
     from isoscope._validation import check_output_file, parse_layers
@@ -110,6 +115,7 @@ def analyze_command(
         ray_workers=workers,
         neighbors=neighbors,
         neighbors_audit=neighbors_audit,
+        exact_partition=exact_partition,
     )
     echo(result.format_table())
     for t in result.transforms:

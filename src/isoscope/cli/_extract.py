@@ -30,6 +30,12 @@ def extract_command(
     max_length: int = typer.Option(None, "--max-length", help="Truncate sentences at this many tokens."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own code to run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    keep: str = typer.Option(
+        "all", "--keep",
+        help="'all' stores every vector; 'sample:N' a sketch store: moments of every token and a "
+             "seeded sample of N token rows (--seed).",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --keep sample."),
 ) -> None:
     """Extract every hidden state of a model over a corpus into a store (resumable)."""
     from isoscope._validation import parse_layers
@@ -41,7 +47,7 @@ def extract_command(
     store = extract(
         model, spec, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=chosen,
         dtype=dtype, batch_size=batch_size, device=device, max_length=max_length,
-        trust_remote_code=trust_remote_code, progress=progress,
+        trust_remote_code=trust_remote_code, progress=progress, keep=keep, seed=seed,
     )
     echo(summary(store))
 
@@ -59,6 +65,10 @@ def summary(store: object) -> str:
         f"dtype       {m.get('dtype')}",
         f"complete    {m.get('complete')}",
     ]
+    keep = m.get("keep")
+    if isinstance(keep, dict) and keep.get("mode") == "sample":
+        lines.insert(5, f"keep        sample of {keep.get('n')} token rows (seed {keep.get('seed')}) "
+                        f"of {m.get('n_tokens_total')}; moments of every token in sketch.safetensors")
     info = m.get("corpus_info")
     replaced = info.get("invalid_utf8_replaced") if isinstance(info, dict) else None
     if replaced:

@@ -119,7 +119,7 @@ class StreamingMoments:
         other.sum_abs_ = A.sum(axis=0)
         other.max_abs_ = A.max(axis=0)
         # The row of a maximum is needed only where this chunk beats what was seen before.
-        cols = np.flatnonzero(other.max_abs_ > self.max_abs_) if self.n else np.arange(X.shape[1])
+        cols = np.flatnonzero(other.max_abs_ >= self.max_abs_) if self.n else np.arange(X.shape[1])
         arg = A[:, cols].argmax(axis=0) if cols.size < X.shape[1] else A.argmax(axis=0)
         other.max_value_ = np.zeros(X.shape[1])
         other.max_value_[cols] = X[arg, cols]
@@ -155,7 +155,10 @@ class StreamingMoments:
         self.sum_unit_sq_ += other.sum_unit_sq_
         self.sum_norm_ += other.sum_norm_
         self.sum_abs_ += other.sum_abs_
-        take = other.max_abs_ > self.max_abs_  # ties keep the row seen first
+        # Ties keep the smaller row id (the row seen first in one ordered stream), so merging
+        # shards in any order names the same rows.
+        tie = (other.max_abs_ == self.max_abs_) & (other.max_row_ >= 0) & (other.max_row_ < self.max_row_)
+        take = (other.max_abs_ > self.max_abs_) | tie
         self.max_abs_ = np.where(take, other.max_abs_, self.max_abs_)
         self.max_value_ = np.where(take, other.max_value_, self.max_value_)
         self.max_row_ = np.where(take, other.max_row_, self.max_row_)
@@ -213,8 +216,8 @@ class StreamingMoments:
         -------
         max_abs, value : ndarray of shape (d,), float64
         row : ndarray of shape (d,), int64
-            The ids given to :meth:`update` (stream positions by default); the first row
-            seen wins a tie.
+            The ids given to :meth:`update` (stream positions by default); the smaller row
+            id wins a tie.
         """
         self._need(1)
         return self.max_abs_.copy(), self.max_value_.copy(), self.max_row_.copy()

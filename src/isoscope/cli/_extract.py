@@ -30,19 +30,41 @@ def extract_command(
     max_length: int = typer.Option(None, "--max-length", help="Truncate sentences at this many tokens."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own code to run."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    engine: str = typer.Option(
+        "single", "--engine", help="single (this process) or ray (a Ray Data actor pool; needs isoscope[ray])."
+    ),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster: auto or HOST:PORT (default: a local Ray instance for the run)."
+    ),
+    workers: int = typer.Option(None, "--workers", help="Ray actors (default: the cluster's CPUs, or GPUs)."),
+    cpus_per_worker: int = typer.Option(None, "--cpus-per-worker", help="CPUs and torch threads per Ray actor (default 1)."),
+    gpus_per_worker: float = typer.Option(None, "--gpus-per-worker", help="GPUs per Ray actor (the actors then run on cuda)."),
 ) -> None:
     """Extract every hidden state of a model over a corpus into a store (resumable)."""
     from isoscope._validation import parse_layers
+    from isoscope.errors import InputError
 
     chosen = parse_layers(layers)
-    from isoscope.extract import extract
-
+    ray_options = {"--address": address, "--workers": workers, "--cpus-per-worker": cpus_per_worker,
+                   "--gpus-per-worker": gpus_per_worker}
+    if engine not in {"single", "ray"}:
+        raise InputError(f"--engine must be single or ray, not {engine!r}.")
+    given = [name for name, value in ray_options.items() if value is not None]
+    if engine == "single" and given:
+        raise InputError(f"{', '.join(given)} only apply with --engine ray.")
     spec = f"{corpus}:{split}" if split and corpus == "ptb" else corpus
-    store = extract(
-        model, spec, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=chosen,
-        dtype=dtype, batch_size=batch_size, device=device, max_length=max_length,
-        trust_remote_code=trust_remote_code, progress=progress,
-    )
+    common = {"max_sentences": max_sentences, "max_tokens": max_tokens, "layers": chosen, "dtype": dtype,
+              "batch_size": batch_size, "device": device, "max_length": max_length,
+              "trust_remote_code": trust_remote_code, "progress": progress}
+    if engine == "ray":
+        from isoscope.distributed import extract_ray
+
+        store = extract_ray(model, spec, out, address=address, workers=workers,
+                            cpus_per_worker=cpus_per_worker or 1, gpus_per_worker=gpus_per_worker, **common)
+    else:
+        from isoscope.extract import extract
+
+        store = extract(model, spec, out, **common)
     echo(summary(store))
 
 

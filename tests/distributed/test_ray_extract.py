@@ -64,6 +64,19 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _single(model: Path, corpus: Path, out: Path):
+    """The single-process store, on one torch thread like each actor (float32 sums over
+    another number of threads can differ in the last bits: GPT-2's do)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return extract(str(model), str(corpus), out, progress=False, **SETTINGS)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _same_store(a: Path, b: Path) -> None:
     sa, sb = open_store(a), open_store(b)
     assert sa.n_tokens == sb.n_tokens > 0
@@ -79,7 +92,7 @@ def _same_store(a: Path, b: Path) -> None:
 @pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])
 def test_ray_store_equals_single_process(cluster, model, corpus, tmp_path, request):
     folder = request.getfixturevalue(model)
-    single = extract(str(folder), str(corpus), tmp_path / "single", progress=False, **SETTINGS)
+    single = _single(folder, corpus, tmp_path / "single")
     ray_store = extract_ray(str(folder), str(corpus), tmp_path / "ray", workers=2, progress=False, **SETTINGS)
     _same_store(tmp_path / "single", tmp_path / "ray")
     record = ray_store.manifest["extraction"]["ray"]
@@ -110,7 +123,7 @@ def _wait_for_shards(out: Path, n: int, timeout: float = 120.0) -> None:
 def test_worker_node_killed_mid_run(cluster, tiny_bert, corpus, tmp_path, monkeypatch):
     monkeypatch.setenv(ray_extract.PAUSE_ENV, "0.7")  # keeps the run in flight for the kill
     reference = tmp_path / "single"
-    extract(str(tiny_bert), str(corpus), reference, progress=False, **SETTINGS)
+    _single(tiny_bert, corpus, reference)
     out = tmp_path / "ray"
     result: dict[str, object] = {}
 
@@ -136,7 +149,7 @@ def test_worker_node_killed_mid_run(cluster, tiny_bert, corpus, tmp_path, monkey
 
 def test_driver_killed_and_rerun_resumes(cluster, tiny_gpt2, corpus, tmp_path):
     reference = tmp_path / "single"
-    extract(str(tiny_gpt2), str(corpus), reference, progress=False, **SETTINGS)
+    _single(tiny_gpt2, corpus, reference)
     out = tmp_path / "ray"
     code = ("import functools, isoscope.distributed as d; "
             f"d.extract_ray = functools.partial(d.extract_ray, **{SETTINGS!r}); "
@@ -177,3 +190,15 @@ def test_missing_ray_is_one_sentence(monkeypatch, tiny_bert, corpus, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(InputError, match=r"install isoscope\[ray\]"):
         extract_ray(str(tiny_bert), str(corpus), tmp_path / "out", progress=False)
+
+
+def test_ray_options_need_the_ray_engine(tiny_bert, corpus, tmp_path):
+    from typer.testing import CliRunner
+
+    from isoscope.cli import app
+
+    result = CliRunner().invoke(app, ["extract", "--model", str(tiny_bert), "--corpus", str(corpus),
+                                      "--out", str(tmp_path / "s"), "--workers", "2"])
+    assert result.exit_code == 2
+    assert "--workers only apply with --engine ray" in result.output
+    assert not (tmp_path / "s").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -53,7 +54,7 @@ def extract_command(
     if engine == "single" and given:
         raise InputError(f"{', '.join(given)} only apply with --engine ray.")
     spec = f"{corpus}:{split}" if split and corpus == "ptb" else corpus
-    common = {"max_sentences": max_sentences, "max_tokens": max_tokens, "layers": chosen, "dtype": dtype,
+    common: dict[str, Any] = {"max_sentences": max_sentences, "max_tokens": max_tokens, "layers": chosen, "dtype": dtype,
               "batch_size": batch_size, "device": device, "max_length": max_length,
               "trust_remote_code": trust_remote_code, "progress": progress}
     if engine == "ray":

@@ -202,7 +202,10 @@ def extract_ray(
     """Extract like :func:`isoscope.extract.extract`, with the model run by a pool of Ray actors.
 
     The store is the one the single process writes for the same arguments: the same
-    manifest identity, chunks, token table and (on the same device and kernels) layer bytes.
+    manifest identity, chunks and token table, and the same layer bytes where the single
+    process runs on the same device with as many torch threads as an actor
+    (``cpus_per_worker``): float32 sums over another number of threads can differ in the
+    last bits.
     The arguments shared with :func:`~isoscope.extract.extract` mean the same.
 
     Parameters

@@ -202,3 +202,18 @@ def test_ray_options_need_the_ray_engine(tiny_bert, corpus, tmp_path):
     assert result.exit_code == 2
     assert "--workers only apply with --engine ray" in result.output
     assert not (tmp_path / "s").exists()
+
+
+def test_actor_error_reaches_the_user_as_its_sentence():
+    from ray.exceptions import RayTaskError
+
+    from isoscope.errors import StoreError
+
+    sentence = "A Ray worker on node-1 loaded other weights for model 'm' than the driver."
+    wrapped = RayTaskError("ShardEncoder.__init__", "Traceback ...", StoreError(sentence)).as_instanceof_cause()
+    try:
+        raise RuntimeError("Ray Data execution failed") from wrapped
+    except RuntimeError as exc:
+        found = ray_extract._user_error(exc)
+    assert isinstance(found, StoreError) and str(found) == sentence
+    assert ray_extract._user_error(RuntimeError("no isoscope error inside")) is None

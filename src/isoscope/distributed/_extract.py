@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from isoscope.distributed import _shards
-from isoscope.errors import InputError, StoreError
+from isoscope.errors import InputError, IsoscopeError, StoreError
 from isoscope.store import EmbeddingStore, StoreWriter
 
 logger = logging.getLogger(__name__)
@@ -354,8 +354,29 @@ def _run_pool(ray: Any, plan: Any, todo: list[_shards.Shard], model: Any, settin
                                "settings": settings},
         num_cpus=cpus_per_worker, num_gpus=gpus_per_worker or None,
     )
-    for row in dataset.iter_rows():
-        yield str(row["meta"]), bytes(row["payload"])
+    try:
+        for row in dataset.iter_rows():
+            yield str(row["meta"]), bytes(row["payload"])
+    except Exception as exc:
+        cause = _user_error(exc)
+        if cause is None:
+            raise
+        raise cause from None  # an actor's one-sentence error, without Ray's wrapping
+
+
+def _user_error(exc: BaseException | None) -> IsoscopeError | None:
+    """The isoscope error an actor raised, found inside Ray's wrapping exceptions."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "cause", None)  # RayTaskError keeps the actor's exception here
+        if isinstance(inner, BaseException):
+            exc = inner
+            continue
+        if isinstance(exc, IsoscopeError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _worker_record(meta_text: str) -> dict[str, Any]:

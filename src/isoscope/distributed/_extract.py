@@ -256,6 +256,7 @@ def extract_ray(
         _shards.clean_temporary(out)
         committed = _shards.committed_shards(out, shards)
         merged = _Merger(writer, shards)
+        committed |= {s.id for s in shards[: merged.next]}  # merged by an earlier driver
         merged.advance(committed)
         todo = [s for s in shards[merged.next :] if s.id not in committed]
         settings = {
@@ -267,26 +268,26 @@ def extract_ray(
             "linear_kernel": job.manifest["extraction"]["linear_kernel"],
             "pause": float(os.environ.get(PAUSE_ENV, 0) or 0),
         }
-        done_tokens = sum(s.n_tokens for s in shards if s.id in committed or s.id < merged.next)
+        done_tokens = sum(s.n_tokens for s in shards if s.id in committed)
         bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {job.encoder.name} (ray)",
                    disable=not progress, initial=done_tokens, smoothing=0.1)
         throughput: dict[str, dict[str, Any]] = {}
         local_cpus = None if workers is None else max(os.cpu_count() or 1, workers * cpus_per_worker)
         began = time.perf_counter()
         with bar:
-            bar.set_postfix_str(f"shards {len(shards) - len(todo)}/{len(shards)}")
+            bar.set_postfix_str(f"shards {len(committed)}/{len(shards)}")
             if todo:
                 with ray_session(address, local_cpus) as ray:
                     n_workers = workers or _default_workers(ray, cpus_per_worker, gpus_per_worker)
                     for meta, payload in _run_pool(ray, plan, todo, model, settings, n_workers,
                                                    cpus_per_worker, gpus_per_worker):
-                        new = _shards.commit_shard(out, meta, payload)
                         info = _worker_record(meta)
-                        if new:
+                        # A second copy of a shard (a retried task) is neither committed nor counted.
+                        if info["shard"] not in committed and _shards.commit_shard(out, meta, payload):
                             committed.add(info["shard"])
                             _count(throughput, info)
                             bar.update(info["tokens"])
-                            bar.set_postfix_str(f"shards {len(committed | set(range(merged.next)))}/{len(shards)}")
+                            bar.set_postfix_str(f"shards {len(committed)}/{len(shards)}")
                         merged.advance(committed)
             merged.advance(committed)
         if merged.next != len(shards):

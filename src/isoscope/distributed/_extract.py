@@ -274,6 +274,7 @@ def extract_ray(
         throughput: dict[str, dict[str, Any]] = {}
         local_cpus = None if workers is None else max(os.cpu_count() or 1, workers * cpus_per_worker)
         began = time.perf_counter()
+        n_workers = workers
         with bar:
             bar.set_postfix_str(f"shards {len(committed)}/{len(shards)}")
             if todo:
@@ -302,7 +303,7 @@ def extract_ray(
                         row["tokens"], row["tokens_per_s"])
         extra = job.final_extra(writer.n_tokens) or {}
         extra["extraction"] = {**job.manifest["extraction"], "engine": "ray", "ray": {
-            "address": address or "local", "workers": workers, "cpus_per_worker": cpus_per_worker,
+            "address": address or "local", "workers": n_workers, "cpus_per_worker": cpus_per_worker,
             "gpus_per_worker": gpus_per_worker, "worker_device": settings["device"],
             "chunks_per_shard": chunks_per_shard, "shards": len(shards),
             "shards_this_run": sum(int(r["shards"]) for r in record),

@@ -54,21 +54,7 @@ def plan_extraction(
     packed batch, chunks end only where a greedy packed batch ends, so every chunk but the
     last runs whole batches (no short pass at each chunk's end).
     """
-    flat = getattr(encoder, "tokenize_flat", None)
-    parts: list[Any] = []
-    lengths_list, trunc_list = [], []
-    step = 1024  # the tokenizer's Python lists take about 200 bytes a token while they live
-    for start in range(0, len(sentences), step):
-        if flat is not None:
-            part = flat(sentences[start : start + step])
-            parts.append(part)
-            lengths, truncated = part.lengths, part.truncated
-        else:
-            lengths, truncated = encoder.token_lengths(sentences[start : start + step])
-        lengths_list.append(lengths)
-        trunc_list.append(truncated)
-    lengths = np.concatenate(lengths_list)
-    truncated = np.concatenate(trunc_list)
+    lengths, truncated, tokens = tokenize_sentences(encoder, sentences)
     n = len(sentences)
     if max_tokens is not None:
         if max_tokens < 1:
@@ -90,12 +76,36 @@ def plan_extraction(
             start, total = a, 0
         total += size
     chunks.append((start, n))
+    if tokens is not None:
+        tokens = tokens.select(0, n)
+    return Plan(list(sentences[:n]), lengths[:n], truncated[:n], chunks, tokens)
+
+
+def tokenize_sentences(encoder: Any, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Token counts, truncation flags and (for encoders with ``tokenize_flat``) flat tokens.
+
+    Each sentence is tokenised on its own, so the tokens of a slice of a corpus are the slice
+    of the corpus's tokens (what lets a distributed worker tokenise only its shard).
+    """
+    flat = getattr(encoder, "tokenize_flat", None)
+    parts: list[Any] = []
+    lengths_list, trunc_list = [], []
+    step = 1024  # the tokenizer's Python lists take about 200 bytes a token while they live
+    for start in range(0, len(sentences), step):
+        if flat is not None:
+            part = flat(sentences[start : start + step])
+            parts.append(part)
+            lengths, truncated = part.lengths, part.truncated
+        else:
+            lengths, truncated = encoder.token_lengths(sentences[start : start + step])
+        lengths_list.append(lengths)
+        trunc_list.append(truncated)
     tokens = None
     if parts:
         from isoscope.models.hf import FlatTokens
 
-        tokens = FlatTokens.concat(parts).select(0, n)
-    return Plan(list(sentences[:n]), lengths[:n], truncated[:n], chunks, tokens)
+        tokens = FlatTokens.concat(parts)
+    return np.concatenate(lengths_list), np.concatenate(trunc_list), tokens
 
 
 def _batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
@@ -237,19 +247,27 @@ def _warm_word_frequencies() -> None:
         zipf_frequency("the", "en")
 
 
-def _commit_flat(writer: StoreWriter, encoder: Any, sentences: list[str], tokens: Any, first_id: int,
-                 arrays: dict[int, np.ndarray], sketch: Any = None, first_row: int = 0) -> None:
-    """Build a chunk's token table and commit it with its layer blocks (or add it to a sketch)."""
-    table = _token_table(encoder, sentences, tokens, first_id)
-    if sketch is None:
-        writer.append(arrays, table, len(sentences))
-    else:
-        _sketch_chunk(sketch, first_row, arrays, table)
+def _commit_flat(writer: Any, encoder: Any, sentences: list[str], tokens: Any, first_id: int,
+                 arrays: dict[int, np.ndarray]) -> None:
+    """Build a chunk's token table and commit it with its layer blocks."""
+    writer.append(arrays, _token_table(encoder, sentences, tokens, first_id), len(sentences))
 
 
-def _sketch_chunk(sketch: Any, first_row: int, arrays: dict[int, np.ndarray], table: Any) -> None:
-    """Add a chunk to a sketch: its rows are first_row, first_row + 1, ... of the corpus."""
-    sketch.update(np.arange(first_row, first_row + table.num_rows, dtype=np.int64), arrays, table)
+class SketchSink:
+    """:func:`run_chunks`' sink for ``--keep sample:N``: chunks go into a sketch, not the store.
+
+    Chunks arrive in corpus order from the first one, so a chunk's rows are the next
+    ``table.num_rows`` global rows.
+    """
+
+    def __init__(self, sketch: Any, first_row: int = 0) -> None:
+        self.sketch = sketch
+        self.next_row = int(first_row)
+
+    def append(self, arrays: dict[int, np.ndarray], tokens: Any, n_sentences: int) -> None:
+        rows = np.arange(self.next_row, self.next_row + tokens.num_rows, dtype=np.int64)
+        self.sketch.update(rows, arrays, tokens)
+        self.next_row += tokens.num_rows
 
 
 def _word_strings(sentence: str, word_ids: list[int], offsets: list[tuple[int, int]]) -> list[str]:
@@ -444,15 +462,97 @@ def extract(
     -------
     EmbeddingStore
     """
-    import torch
     from tqdm.auto import tqdm
 
-    from isoscope.corpora import Corpus, content_hash, load_corpus
+    job = prepare_extraction(
+        model, corpus, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=layers,
+        dtype=dtype, batch_size=batch_size, batch_tokens=batch_tokens, chunk_tokens=chunk_tokens,
+        device=device, trust_remote_code=trust_remote_code, max_length=max_length, seed=seed,
+        keep=keep,
+    )
+    plan, encoder = job.plan, job.encoder
+    with StoreWriter(out, job.manifest) as writer:
+        if writer.complete:
+            return EmbeddingStore(out)
+        if job.keep_n is not None and writer.n_chunks:
+            writer.reset()  # a sketch commits once, at the end: a killed one starts again
+        job.check_resume(writer)
+        bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {encoder.name}", disable=not progress,
+                   initial=writer.n_tokens, smoothing=0.1)
+        if job.keep_n is None:
+            with bar:
+                run_chunks(job, range(writer.n_chunks, len(plan.chunks)), writer, on_batch=bar.update)
+            return writer.finalize(job.final_extra(writer.n_tokens))
+        from isoscope.sketch import StoreSketch, write_sketch_store
+
+        sketch = StoreSketch(job.layers, encoder.hidden_size, job.keep_n, seed)
+        with bar:
+            run_chunks(job, range(len(plan.chunks)), SketchSink(sketch), on_batch=bar.update)
+        return write_sketch_store(writer, sketch, len(plan.sentences), job.final_extra(sketch.n_tokens))
+
+
+@dataclass
+class ExtractionJob:
+    """Everything an extraction needs before it runs: the encoder, the plan and the manifest.
+
+    Built once by :func:`prepare_extraction`; the single-process :func:`extract` and the
+    distributed engine (:mod:`isoscope.distributed`) run the same job.
+    """
+
+    encoder: Any
+    plan: Plan
+    manifest: dict[str, Any]
+    layers: list[int]
+    dtype: np.dtype
+    batch_size: int
+    batch_tokens: int
+    #: Rows of a ``--keep sample:N`` sketch (None: every vector is stored).
+    keep_n: int | None = None
+
+    def check_resume(self, writer: StoreWriter) -> None:
+        """Refuse to resume a store whose committed chunks do not line up with this plan."""
+        done = self.plan.chunks[writer.n_chunks - 1][1] if writer.n_chunks else 0
+        if writer.n_chunks > len(self.plan.chunks) or int(self.plan.lengths[:done].sum()) != writer.n_tokens:
+            raise StoreError(
+                f"Store {writer.root} was started with other batch settings (or another isoscope "
+                "version), so its chunks do not line up; resume with the same --batch-size, or "
+                "use a new --out folder."
+            )
+
+    def final_extra(self, n_tokens: int) -> dict[str, Any] | None:
+        """Manifest entries known only at the end (static tables: the words skipped)."""
+        if self.encoder.model_type != "static":
+            return None
+        n_words = sum(len(s.split()) for s in self.plan.sentences)
+        return {"n_oov_skipped": n_words - n_tokens}
+
+
+def load_model(model: str | Any, *, device: str = "cpu", trust_remote_code: bool = False,
+               max_length: int | None = None) -> Any:
+    """The encoder :func:`extract` runs: a static table, a Hugging Face model, or ``model`` itself."""
     from isoscope.models import is_static, load_encoder, load_static
     from isoscope.models.static import StaticEncoder
-    from isoscope.sketch import StoreSketch, parse_keep, write_sketch_store
+
+    if isinstance(model, (str, os.PathLike)) and is_static(model):
+        return StaticEncoder(load_static(model))
+    if isinstance(model, (str, os.PathLike)):
+        return load_encoder(str(model), device=device, trust_remote_code=trust_remote_code,
+                            max_length=max_length)
+    return model
+
+
+def prepare_extraction(
+    model: str | Any, corpus: str | Any, out: str | os.PathLike[str], *, max_sentences: int | None,
+    max_tokens: int | None, layers: str | Sequence[int] | None, dtype: str, batch_size: int | None,
+    batch_tokens: int | None, chunk_tokens: int, device: str, trust_remote_code: bool,
+    max_length: int | None, seed: int, keep: str = "all",
+) -> ExtractionJob:
+    """Check the settings, load the corpus and model, tokenise and plan (see :func:`extract`)."""
+    from isoscope.corpora import Corpus, content_hash, load_corpus
+    from isoscope.sketch import parse_keep
 
     keep_n = parse_keep(keep)
+
     if dtype not in {"float16", "float32"}:
         raise InputError(f"--dtype must be float16 or float32, not {dtype!r}.")
     if any(v is not None and v < 1 for v in (batch_size, batch_tokens, chunk_tokens)):
@@ -465,13 +565,7 @@ def extract(
     text = corpus if isinstance(corpus, Corpus) else load_corpus(str(corpus), max_sentences=max_sentences)
     if isinstance(corpus, Corpus) and max_sentences is not None:
         text = Corpus(corpus.name, corpus.sentences[:max_sentences], corpus.info)
-    if isinstance(model, (str, os.PathLike)) and is_static(model):
-        encoder: Any = StaticEncoder(load_static(model))
-    elif isinstance(model, (str, os.PathLike)):
-        encoder = load_encoder(str(model), device=device, trust_remote_code=trust_remote_code,
-                               max_length=max_length)
-    else:
-        encoder = model
+    encoder = load_model(model, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
     wanted = resolve_layers(layers, encoder.n_layers)
     packs = bool(getattr(encoder, "packs", False))
     batch_size = batch_size or (256 if packs else 64)
@@ -508,54 +602,55 @@ def extract(
                        "linear_kernel_check": getattr(encoder, "linear_kernel_check", None)},
     }
     np_dtype = np.dtype(np.float16 if dtype == "float16" else np.float32)
-    with StoreWriter(out, manifest) as writer:
-        if writer.complete:
-            return EmbeddingStore(out)
-        if keep_n is not None and writer.n_chunks:
-            writer.reset()  # a sketch commits once, at the end: a killed one starts again
-        done = plan.chunks[writer.n_chunks - 1][1] if writer.n_chunks else 0
-        if writer.n_chunks > len(plan.chunks) or int(plan.lengths[:done].sum()) != writer.n_tokens:
-            raise StoreError(
-                f"Store {out} was started with other batch settings (or another isoscope "
-                "version), so its chunks do not line up; resume with the same --batch-size, or "
-                "use a new --out folder."
-            )
-        sketch = None if keep_n is None else StoreSketch(wanted, encoder.hidden_size, keep_n, seed)
-        first_rows = np.concatenate([[0], np.cumsum(plan.lengths)]).astype(np.int64)
-        bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {encoder.name}", disable=not progress,
-                   initial=writer.n_tokens, smoothing=0.1)
-        # Chunk c is committed (token table, disk writes, fsync) on a second thread while the
-        # model runs chunk c + 1; at most one chunk waits, and commits stay in order, so a kill
-        # still leaves whole chunks only.
-        with torch.inference_mode(), bar, ThreadPoolExecutor(1, "isoscope-commit") as committer:
-            # wordfreq loads its tables on first use (about half a second): do it meanwhile.
-            pending: Future[Any] | None = committer.submit(_warm_word_frequencies)
-            for c, (start, stop) in enumerate(plan.chunks):
-                if c < writer.n_chunks:
-                    continue
-                if plan.tokens is not None:
-                    tokens = plan.tokens.select(start, stop)
-                    arrays = _run_chunk_flat(encoder, tokens, wanted, np_dtype, batch_size,
-                                             batch_tokens, on_batch=bar.update)
-                    job = functools.partial(_commit_flat, writer, encoder, plan.sentences[start:stop],
-                                            tokens, start, arrays, sketch, int(first_rows[start]))
-                else:
-                    arrays, table = _encode_chunk(
-                        encoder, plan.sentences[start:stop], start, wanted, np_dtype, batch_size,
-                        batch_tokens, plan.lengths[start:stop], on_batch=bar.update,
-                    )
-                    job = (functools.partial(writer.append, arrays, table, stop - start) if sketch is None
-                           else functools.partial(_sketch_chunk, sketch, int(first_rows[start]), arrays, table))
-                del arrays
-                if pending is not None:
-                    pending.result()  # re-raises a failed commit here
-                pending = committer.submit(_then_release_memory, job)
+    return ExtractionJob(encoder, plan, manifest, wanted, np_dtype, batch_size, batch_tokens, keep_n)
+
+
+def run_chunks(job: ExtractionJob, chunks: Any, sink: Any, *, first_sentence: int = 0,
+               on_batch: Any = None) -> None:
+    """Run chunks of a plan through the model and commit each to ``sink``, in order.
+
+    This is the extraction loop, shared by :func:`extract` (``sink`` is the store's
+    :class:`~isoscope.store.StoreWriter`) and the distributed workers (``sink`` collects a
+    shard). Chunk c is committed (token table, ``sink.append``) on a second thread while the
+    model runs chunk c + 1; at most one chunk waits, and commits stay in order, so a kill still
+    leaves whole chunks only.
+
+    Parameters
+    ----------
+    job : ExtractionJob
+        The encoder, plan and settings.
+    chunks : iterable of int
+        Indices into ``job.plan.chunks``, increasing.
+    sink : object
+        Has ``append(arrays, tokens, n_sentences)``, called once per chunk in order.
+    first_sentence : int
+        Corpus index of the plan's first sentence (a worker's plan holds only its shard).
+    on_batch : callable, optional
+        Called with the tokens of each forward pass.
+    """
+    import torch
+
+    plan, encoder = job.plan, job.encoder
+    with torch.inference_mode(), ThreadPoolExecutor(1, "isoscope-commit") as committer:
+        # wordfreq loads its tables on first use (about half a second): do it meanwhile.
+        pending: Future[Any] | None = committer.submit(_warm_word_frequencies)
+        for c in chunks:
+            start, stop = plan.chunks[c]
+            if plan.tokens is not None:
+                tokens = plan.tokens.select(start, stop)
+                arrays = _run_chunk_flat(encoder, tokens, job.layers, job.dtype, job.batch_size,
+                                         job.batch_tokens, on_batch=on_batch)
+                commit = functools.partial(_commit_flat, sink, encoder, plan.sentences[start:stop],
+                                           tokens, first_sentence + start, arrays)
+            else:
+                arrays, table = _encode_chunk(
+                    encoder, plan.sentences[start:stop], first_sentence + start, job.layers, job.dtype,
+                    job.batch_size, job.batch_tokens, plan.lengths[start:stop], on_batch=on_batch,
+                )
+                commit = functools.partial(sink.append, arrays, table, stop - start)
+            del arrays
             if pending is not None:
-                pending.result()
-        extra = None
-        if encoder.model_type == "static":
-            n_words = sum(len(s.split()) for s in plan.sentences)
-            extra = {"n_oov_skipped": n_words - (writer.n_tokens if sketch is None else sketch.n_tokens)}
-        if sketch is not None:
-            return write_sketch_store(writer, sketch, len(plan.sentences), extra)
-        return writer.finalize(extra)
+                pending.result()  # re-raises a failed commit here
+            pending = committer.submit(_then_release_memory, commit)
+        if pending is not None:
+            pending.result()

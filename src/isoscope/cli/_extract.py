@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -36,19 +37,51 @@ def extract_command(
              "seeded sample of N token rows (--seed).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the --keep sample."),
+    engine: str = typer.Option(
+        "single", "--engine", help="single (this process) or ray (a Ray Data actor pool; needs isoscope[ray])."
+    ),
+    address: str = typer.Option(
+        None, "--address", help="Ray cluster: auto or HOST:PORT (default: a local Ray instance for the run)."
+    ),
+    workers: int = typer.Option(None, "--workers", help="Ray actors (default: the cluster's CPUs, or GPUs)."),
+    cpus_per_worker: int = typer.Option(None, "--cpus-per-worker", help="CPUs and torch threads per Ray actor (default 1)."),
+    gpus_per_worker: float = typer.Option(None, "--gpus-per-worker", help="GPUs per Ray actor (the actors then run on cuda)."),
 ) -> None:
     """Extract every hidden state of a model over a corpus into a store (resumable)."""
     from isoscope._validation import parse_layers
+    from isoscope.errors import InputError
 
     chosen = parse_layers(layers)
-    from isoscope.extract import extract
-
+    ray_options = {"--address": address, "--workers": workers, "--cpus-per-worker": cpus_per_worker,
+                   "--gpus-per-worker": gpus_per_worker}
+    if engine not in {"single", "ray"}:
+        raise InputError(f"--engine must be single or ray, not {engine!r}.")
+    given = [name for name, value in ray_options.items() if value is not None]
+    if engine == "single" and given:
+        raise InputError(f"{', '.join(given)} only apply with --engine ray.")
     spec = f"{corpus}:{split}" if split and corpus == "ptb" else corpus
-    store = extract(
-        model, spec, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=chosen,
-        dtype=dtype, batch_size=batch_size, device=device, max_length=max_length,
-        trust_remote_code=trust_remote_code, progress=progress, keep=keep, seed=seed,
-    )
+    common: dict[str, Any] = {"max_sentences": max_sentences, "max_tokens": max_tokens, "layers": chosen, "dtype": dtype,
+              "batch_size": batch_size, "device": device, "max_length": max_length,
+              "trust_remote_code": trust_remote_code, "progress": progress}
+    if engine == "ray":
+        from isoscope.distributed import extract_ray
+
+        if keep != "all":
+            raise InputError(
+                "--keep sample:N runs with --engine single for now; a Ray extraction stores "
+                "every vector (--keep all)."
+            )
+
+        store = extract_ray(model, spec, out, address=address, workers=workers,
+                            cpus_per_worker=cpus_per_worker or 1, gpus_per_worker=gpus_per_worker, **common)
+        ray_record = store.manifest.get("extraction", {}).get("ray") or {}
+        for row in ray_record.get("per_worker", []):
+            echo(f"ray worker  {row['worker']}: {row['shards']} shards, {row['tokens']} tokens, "
+                 f"{row['tokens_per_s']:.0f} tokens/s")
+    else:
+        from isoscope.extract import extract
+
+        store = extract(model, spec, out, keep=keep, seed=seed, **common)
     echo(summary(store))
 
 

@@ -57,7 +57,8 @@ def plan_extraction(
     flat = getattr(encoder, "tokenize_flat", None)
     parts: list[Any] = []
     lengths_list, trunc_list = [], []
-    step = 1024  # the tokenizer's Python lists take about 200 bytes a token while they live
+    step = 256  # the tokenizer's Python lists take about 200 bytes a token while they live
+    total = 0
     for start in range(0, len(sentences), step):
         if flat is not None:
             part = flat(sentences[start : start + step])
@@ -67,9 +68,12 @@ def plan_extraction(
             lengths, truncated = encoder.token_lengths(sentences[start : start + step])
         lengths_list.append(lengths)
         trunc_list.append(truncated)
+        total += int(lengths.sum())
+        if max_tokens is not None and total > max_tokens:
+            break  # the cut falls in what is tokenised: the rest of the corpus is never needed
     lengths = np.concatenate(lengths_list)
     truncated = np.concatenate(trunc_list)
-    n = len(sentences)
+    n = len(lengths)
     if max_tokens is not None:
         if max_tokens < 1:
             raise InputError("--max-tokens must be at least 1.")
@@ -488,7 +492,8 @@ def extract(
         "versions": versions(),
         "extraction": {"batch_size": batch_size, "batch_tokens": batch_tokens, "device": device,
                        "linear_kernel": getattr(encoder, "linear_kernel", "torch"),
-                       "linear_kernel_check": getattr(encoder, "linear_kernel_check", None)},
+                       "linear_kernel_check": getattr(encoder, "linear_kernel_check", None),
+                       "attention_grouping": getattr(encoder, "attention_grouping", None)},
     }
     np_dtype = np.dtype(np.float16 if dtype == "float16" else np.float32)
     with StoreWriter(out, manifest) as writer:

@@ -54,8 +54,8 @@ def plan_extraction(
     packed batch, chunks end only where a greedy packed batch ends, so every chunk but the
     last runs whole batches (no short pass at each chunk's end).
     """
-    lengths, truncated, tokens = tokenize_sentences(encoder, sentences)
-    n = len(sentences)
+    lengths, truncated, tokens = tokenize_sentences(encoder, sentences, max_tokens=max_tokens)
+    n = len(lengths)
     if max_tokens is not None:
         if max_tokens < 1:
             raise InputError("--max-tokens must be at least 1.")
@@ -81,16 +81,22 @@ def plan_extraction(
     return Plan(list(sentences[:n]), lengths[:n], truncated[:n], chunks, tokens)
 
 
-def tokenize_sentences(encoder: Any, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Any]:
+def tokenize_sentences(
+    encoder: Any, sentences: Sequence[str], *, max_tokens: int | None = None
+) -> tuple[np.ndarray, np.ndarray, Any]:
     """Token counts, truncation flags and (for encoders with ``tokenize_flat``) flat tokens.
 
     Each sentence is tokenised on its own, so the tokens of a slice of a corpus are the slice
-    of the corpus's tokens (what lets a distributed worker tokenise only its shard).
+    of the corpus's tokens (what lets a distributed worker tokenise only its shard). With
+    ``max_tokens``, tokenisation stops at the first step of 256 sentences past that many tokens:
+    a plan cut there never needs the rest of the corpus.
     """
     flat = getattr(encoder, "tokenize_flat", None)
     parts: list[Any] = []
     lengths_list, trunc_list = [], []
-    step = 1024  # the tokenizer's Python lists take about 200 bytes a token while they live
+    # The tokenizer's Python lists take about 200 bytes a token while they live.
+    step = 1024 if max_tokens is None else 256
+    total = 0
     for start in range(0, len(sentences), step):
         if flat is not None:
             part = flat(sentences[start : start + step])
@@ -100,6 +106,9 @@ def tokenize_sentences(encoder: Any, sentences: Sequence[str]) -> tuple[np.ndarr
             lengths, truncated = encoder.token_lengths(sentences[start : start + step])
         lengths_list.append(lengths)
         trunc_list.append(truncated)
+        total += int(lengths.sum())
+        if max_tokens is not None and total > max_tokens:
+            break
     tokens = None
     if parts:
         from isoscope.models.hf import FlatTokens
@@ -599,7 +608,8 @@ def prepare_extraction(
         "versions": versions(),
         "extraction": {"batch_size": batch_size, "batch_tokens": batch_tokens, "device": device,
                        "linear_kernel": getattr(encoder, "linear_kernel", "torch"),
-                       "linear_kernel_check": getattr(encoder, "linear_kernel_check", None)},
+                       "linear_kernel_check": getattr(encoder, "linear_kernel_check", None),
+                       "attention_grouping": getattr(encoder, "attention_grouping", None)},
     }
     np_dtype = np.dtype(np.float16 if dtype == "float16" else np.float32)
     return ExtractionJob(encoder, plan, manifest, wanted, np_dtype, batch_size, batch_tokens, keep_n)

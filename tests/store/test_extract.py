@@ -66,6 +66,29 @@ def test_max_tokens_keeps_whole_sentences(tiny_bert, corpus_file, tmp_path) -> N
     assert t.loc[t["sentence_id"] == last, "is_special"].iloc[-1]  # ends with [SEP]: not cut mid-sentence
 
 
+def test_max_tokens_plan_tokenises_only_what_it_needs(tiny_bert) -> None:
+    # The cut is the same as on the whole corpus's lengths (whole sentences while the running
+    # total stays within max_tokens), but sentences past the cut's step are never tokenised.
+    from isoscope.extract import plan_extraction
+
+    encoder = load_encoder(str(tiny_bert))
+    rng = random.Random(0)
+    sentences = [" ".join(rng.choice(["the", "cat", "sat", "on", "a", "mat"]) for _ in range(rng.randint(1, 9)))
+                 for _ in range(1500)]
+    full = plan_extraction(encoder, sentences, max_tokens=None, chunk_tokens=64)
+    tokenised: list[int] = []
+    flat = encoder.tokenize_flat
+    encoder.tokenize_flat = lambda s: (tokenised.append(len(s)), flat(s))[1]
+    for budget in (1, 300, 5000, 10**9):
+        tokenised.clear()
+        plan = plan_extraction(encoder, sentences, max_tokens=budget, chunk_tokens=64)
+        n = max(1, int((np.cumsum(full.lengths) <= budget).sum()))
+        assert plan.sentences == sentences[:n]
+        assert plan.lengths.tolist() == full.lengths[:n].tolist()
+        assert plan.tokens.ids.tolist() == full.tokens.select(0, n).ids.tolist()
+        assert sum(tokenised) == (len(sentences) if budget == 10**9 else min(len(sentences), -(-(n + 1) // 256) * 256))
+
+
 def test_truncation_is_counted(tiny_bert, tmp_path) -> None:
     f = tmp_path / "long.txt"
     f.write_text("short line .\n" + "the cat " * 50_000 + "\n")  # a 100,000-character line

@@ -162,3 +162,36 @@ def test_bundled_glove() -> None:
     glove = load_static("glove-50d")
     assert glove.vectors.shape == (400000, 50)
     assert glove.get("The") is not None  # uncased table: look-ups are lower-cased
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_grouped_packed_attention_equals_attention_per_sentence(causal, monkeypatch) -> None:
+    # Sentences of similar length share one padded attention call; each sentence's rows must
+    # be softmax(scale q k^T [+ causal mask]) v over that sentence alone (the direct formula).
+    from types import SimpleNamespace
+
+    from isoscope.models import hf
+    from isoscope.models.hf import _attention_groups, _packed_attention
+
+    monkeypatch.setattr(hf, "_GROUP_PADDING", 1.25)
+    assert _attention_groups([(0, 3), (3, 5)], None) == [[(0, 3)], [(3, 5)]]
+
+    lengths = [7, 1, 30, 29, 7, 12, 31, 2, 7, 16]
+    ends = np.cumsum(lengths).tolist()
+    bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+    groups = _attention_groups(bounds, 1.25)
+    assert sorted(s for g in groups for s in g) == sorted(bounds)
+    assert any(len(g) > 1 for g in groups) and len(groups) < len(bounds)
+    for g in groups:
+        assert len(g) * max(b - a for a, b in g) <= 1.25 * sum(b - a for a, b in g)
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 4, ends[-1], 8, generator=gen) for _ in range(3))
+    out, _ = _packed_attention(SimpleNamespace(is_causal=causal), q, k, v, None, isoscope_bounds=bounds,
+                               is_causal=causal, scaling=0.3)
+    assert out.shape == (1, ends[-1], 4, 8)
+    for a, b in bounds:
+        scores = 0.3 * q[:, :, a:b] @ k[:, :, a:b].transpose(-1, -2)
+        if causal:
+            scores = scores.masked_fill(torch.ones(b - a, b - a, dtype=torch.bool).triu(1), float("-inf"))
+        want = (scores.softmax(-1) @ v[:, :, a:b]).transpose(1, 2)
+        torch.testing.assert_close(out[:, a:b], want, atol=1e-6, rtol=1e-5)

@@ -105,12 +105,44 @@ class FlatTokens:
                           self.word_ids[a:b], self.special[a:b], self.truncated[start:stop])
 
 
+#: Sentences of a packed row share one attention call while their padded size stays within
+#: this factor of their real tokens (see :func:`_attention_groups`); ``None``: one call per
+#: sentence. Off unless ``ISOSCOPE_GROUP_ATTENTION=1``: on the 2-core benchmark machine it was
+#: steadier under CPU contention but 8 % slower without it (docs/benchmarks/extract.md).
+_GROUP_PADDING: float | None = 1.25 if os.environ.get("ISOSCOPE_GROUP_ATTENTION", "0") == "1" else None
+
+
+def _attention_groups(bounds: Sequence[tuple[int, int]], padding: float | None) -> list[list[tuple[int, int]]]:
+    """Sentence spans grouped by length, so that each group runs as one padded attention call.
+
+    Spans are taken longest first; a group takes the next span while (spans x longest) stays
+    within ``padding`` times the group's real tokens. ``None``: each span alone, in order.
+    """
+    if padding is None:
+        return [[span] for span in bounds]
+    groups: list[list[tuple[int, int]]] = []
+    real = 0
+    for a, b in sorted(bounds, key=lambda s: s[0] - s[1]):  # longest first, stable
+        if groups and (len(groups[-1]) + 1) * (groups[-1][0][1] - groups[-1][0][0]) <= \
+                padding * (real + b - a):
+            groups[-1].append((a, b))
+            real += b - a
+        else:
+            groups.append([(a, b)])
+            real = b - a
+    return groups
+
+
 def _packed_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                       attention_mask: Any, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, None]:
     """SDPA, or, for packed rows (``isoscope_bounds`` given), SDPA on each sentence's span.
 
     Packed rows hold several sentences back to back in one batch row, so the linear layers
-    run on real tokens only (no padding) and each sentence attends only to itself.
+    run on real tokens only (no padding) and each sentence attends only to itself. Sentences
+    of similar length can run as one padded call (:data:`_GROUP_PADDING`; padded keys masked,
+    padded query rows dropped): every call is a parallel region whose threads meet at a
+    barrier, and one call per sentence made extraction wait at hundreds of barriers per batch,
+    which costs a scheduler time slice each whenever another process holds one of the cores.
     """
     bounds = kwargs.get("isoscope_bounds")
     if bounds is None:
@@ -122,10 +154,32 @@ def _packed_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
     scaling = kwargs.get("scaling")
     batch, heads, length, _ = query.shape
     out = query.new_empty(batch, length, heads, value.shape[-1])  # the layout the caller reshapes
-    for a, b in bounds:
-        out[:, a:b] = torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], is_causal=causal, scale=scaling
-        ).transpose(1, 2)
+    for group in _attention_groups(bounds, _GROUP_PADDING):
+        if len(group) == 1:
+            (a, b), = group
+            out[:, a:b] = torch.nn.functional.scaled_dot_product_attention(
+                query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], is_causal=causal, scale=scaling
+            ).transpose(1, 2)
+            continue
+        starts = torch.tensor([a for a, _ in group])
+        lens = torch.tensor([b - a for a, b in group])
+        width = int(lens.max())
+        steps = torch.arange(width)
+        valid = steps[None, :] < lens[:, None]  # (sentences, width)
+        # Padding repeats each sentence's last token: its keys are masked, its rows dropped.
+        rows = (starts[:, None] + torch.minimum(steps[None, :], lens[:, None] - 1)).reshape(-1)
+
+        def gather(t: torch.Tensor, rows: torch.Tensor = rows, n: int = len(group), w: int = width) -> torch.Tensor:
+            return t.index_select(2, rows).view(batch, t.shape[1], n, w, t.shape[-1]).transpose(1, 2) \
+                .reshape(batch * n, t.shape[1], w, t.shape[-1])
+
+        # Causal rows see only earlier keys, which are all real; others mask the padded keys.
+        mask = None if causal else valid.repeat(batch, 1)[:, None, None, :]
+        o = torch.nn.functional.scaled_dot_product_attention(
+            gather(query), gather(key), gather(value), attn_mask=mask, is_causal=causal, scale=scaling)
+        o = o.transpose(1, 2).reshape(batch, len(group) * width, heads, value.shape[-1])
+        keep = valid.reshape(-1).nonzero().squeeze(1)
+        out.index_copy_(1, rows[keep], o.index_select(1, keep))
     return out, None
 
 
@@ -256,6 +310,8 @@ class HFEncoder:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         tokenizer.padding_side = "right"
         self._blocks: torch.nn.ModuleList | None = None
+        #: Padding factor of grouped packed attention, or ``None`` (one call per sentence).
+        self.attention_grouping = _GROUP_PADDING
         #: Whether :meth:`encode_packed` runs sentences back to back without padding.
         self.packs = _use_packed_attention(model)
         #: ``"onednn-packed"`` where the linear layers run on pre-packed oneDNN weights, else

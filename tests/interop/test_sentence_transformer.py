@@ -123,3 +123,31 @@ def test_cls_pooling_refused_without_leading_special_token(tiny_gpt2):
 
     with pytest.raises(InputError, match="special token first"):
         to_sentence_transformer(load_encoder(str(tiny_gpt2)), None, pooling="cls")
+
+
+def test_export_command_writes_a_loadable_model(tiny_bert, tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from typer.testing import CliRunner
+
+    from isoscope.cli import app
+    from isoscope.evaluate import encode_sentences
+    from isoscope.export import fit_sentence_repair
+    from isoscope.models import load_encoder
+
+    corpus = tmp_path / "fit.txt"
+    corpus.write_text("\n".join(_fit_sentences()) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    res = CliRunner().invoke(app, ["export", "--model", str(tiny_bert), "--transform", "abtt:n_components=2",
+                                   "--fit-corpus", f"text:{corpus}", "--out", str(out), "--layer", "2"])
+    assert res.exit_code == 0, res.output
+    record = json.loads((out / "isoscope_export.json").read_text())
+    assert record["fit_n"] == 200 and record["transform"] == "abtt:n_components=2" and record["layer"] == 2
+    enc = load_encoder(str(tiny_bert))
+    repair = fit_sentence_repair(enc, "abtt:n_components=2", _fit_sentences(), layer=2, cache=False)
+    want = repair.transform(encode_sentences(enc, SENTENCES, layer=2, cache=False))
+    st = SentenceTransformer(str(out), device="cpu", trust_remote_code=True)
+    np.testing.assert_allclose(st.encode(SENTENCES), want, atol=1e-5, rtol=0)
+
+    again = CliRunner().invoke(app, ["export", "--model", str(tiny_bert), "--transform", "center",
+                                     "--fit-corpus", f"text:{corpus}", "--out", str(out)])
+    assert again.exit_code == 2 and "not empty" in again.output

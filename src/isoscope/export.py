@@ -1,4 +1,8 @@
-"""Bridges out of isoscope: repaired models as sentence-transformers models.
+"""Bridges out of isoscope: repaired models as sentence-transformers models, layers as datasets.
+
+Both need the ``hf`` extra (``pip install 'isoscope[hf]'``: sentence-transformers, datasets).
+:func:`layer_to_dataset` writes one store layer with its token table to Parquet, a chunk of
+the layer's memory map at a time, and opens it as a memory-mapped ``datasets.Dataset``.
 
 :func:`to_sentence_transformer` builds a :class:`sentence_transformers.SentenceTransformer`
 from an isoscope encoder and a fitted repair, with three modules:
@@ -49,6 +53,7 @@ __all__ = [
     "IsoscopePooling",
     "RepairModule",
     "fit_sentence_repair",
+    "layer_to_dataset",
     "to_sentence_transformer",
 ]
 
@@ -205,11 +210,15 @@ class RepairModule(_STModule):
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", token: bool | str | None = None,
              cache_folder: str | None = None, revision: str | None = None,
-             local_files_only: bool = False, **kwargs: Any) -> RepairModule:
-        """Read the module saved by :meth:`save` (through :func:`isoscope.transforms.load_transform`)."""
+             local_files_only: bool = False, init_defaults: dict[str, Any] | None = None,
+             **kwargs: Any) -> RepairModule:
+        """Read the module saved by :meth:`save` (through :func:`isoscope.transforms.load_transform`).
+
+        The fitted repair is the module's whole state, so ``init_defaults`` has nothing to fill.
+        """
         from isoscope.transforms import load_transform
 
-        where = dict(subfolder=subfolder, token=token, cache_folder=cache_folder, revision=revision,
+        where: dict[str, Any] = dict(subfolder=subfolder, token=token, cache_folder=cache_folder, revision=revision,
                      local_files_only=local_files_only)
         config_path = cls.load_file_path(model_name_or_path, cls.config_file_name, **where)
         name = read_json(config_path, "isoscope repair module").get("repair_file", _REPAIR_FILE) \
@@ -365,3 +374,39 @@ def fit_sentence_repair(
     X = encode_sentences(encoder, chosen, pool, cache=cache, batch_size=batch_size, progress=progress)
     log.info("fitting %s on %d pooled sentence vectors", spec, X.shape[0])
     return fit_repair(spec, X, random_state=seed)
+
+
+def layer_to_dataset(store: Any, layer: int, out: str | os.PathLike[str], *, chunk_rows: int = 65536) -> Any:
+    """One store layer and its token table as a Parquet file and a memory-mapped ``datasets.Dataset``.
+
+    The layer is read from the store's memory map ``chunk_rows`` rows at a time (never whole);
+    ``datasets`` then memory-maps the Arrow data, so neither step holds the layer in RAM.
+
+    Parameters
+    ----------
+    store : EmbeddingStore or path
+        A store, or its folder.
+    layer : int
+        Hidden-state index (negative counts from the last stored layer).
+    out : path
+        Folder for ``layer_<L>.parquet`` (and the ``datasets`` Arrow cache beside it).
+    chunk_rows : int
+        Rows per chunk and Parquet row group.
+
+    Returns
+    -------
+    datasets.Dataset
+        One row per token: the token table's columns and ``vector`` (float32 list of the layer width).
+    """
+    import datasets
+
+    from isoscope._hf import layer_to_parquet
+    from isoscope.store import open_store
+
+    if isinstance(store, (str, os.PathLike)):
+        store = open_store(store)
+    index = store._check_layer(int(layer))
+    folder = Path(out)
+    path = layer_to_parquet(store, index, folder / f"layer_{index}.parquet", chunk_rows=chunk_rows)
+    log.info("wrote layer %d of %s (%d tokens) to %s", index, store.path, store.n_tokens, path)
+    return datasets.Dataset.from_parquet(str(path), cache_dir=str(folder / ".datasets-cache"))

@@ -29,7 +29,9 @@ def minilm():
 def test_exported_minilm_matches_isoscope_on_stsb(minilm, tmp_path):
     from sentence_transformers import SentenceTransformer
     try:  # sentence-transformers >= 6
-        from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+        from sentence_transformers.sentence_transformer.evaluation import (
+            EmbeddingSimilarityEvaluator,
+        )
     except ImportError:  # 5.x
         from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
 

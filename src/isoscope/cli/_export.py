@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from isoscope.cli.app import app, drop_position_zero_option, echo, progress_enabled, seed_option, user_errors
+from isoscope.cli.app import (
+    app,
+    drop_position_zero_option,
+    echo,
+    progress_enabled,
+    seed_option,
+    user_errors,
+)
 from isoscope.errors import InputError
 
 
@@ -18,6 +26,7 @@ def export_command(
     fit_corpus: str = typer.Option(
         ..., "--fit-corpus", help="Corpus spec whose pooled sentence vectors the repair is fitted on (text:PATH, ptb, ...)."
     ),
+    split: str = typer.Option(None, "--split", help="Split of an hf: fit corpus (default train)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the sentence-transformers model to."),
     pooling: str = typer.Option("mean", help="mean, cls, last or first_last (as isoscope evaluate)."),
     layer: str = typer.Option(None, help="Hidden state, or a list or range to average; default last."),
@@ -44,9 +53,9 @@ def export_command(
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} is not empty; choose a new folder for the exported model.")
     chosen_layer = _parse_layer(layer)
-    corpus = load_corpus(fit_corpus)
+    corpus = load_corpus(fit_corpus, split=split)
     encoder = load_encoder(model, device=device)
-    kw = dict(pooling=pooling, layer=chosen_layer, include_special=not exclude_special,
+    kw: dict[str, Any] = dict(pooling=pooling, layer=chosen_layer, include_special=not exclude_special,
               drop_position_zero=drop_position_zero)
     repair = fit_sentence_repair(encoder, transform, corpus.sentences, max_sentences=max_sentences, seed=seed,
                                  batch_size=batch_size, progress=progress_enabled(), **kw)
@@ -54,10 +63,29 @@ def export_command(
     st.save(str(out))
     write_json(out / "isoscope_export.json", {
         "model": encoder.name, "source": str(encoder.source), "transform": transform,
-        "fit_corpus": corpus.name, "fit_corpus_sentences": len(corpus),
+        "fit_corpus": corpus.name, "fit_split": split, "fit_corpus_sentences": len(corpus),
         "fit_n": int(repair.fit_info_["n_samples"]),
         "seed": seed, "pooling": pooling, "layer": chosen_layer, "include_special": not exclude_special,
         "drop_position_zero": drop_position_zero, "max_length": int(encoder.max_length),
     }, indent=2)
     echo(f"wrote {out} ({encoder.name} + {transform} fitted on {corpus.name}); "
          f"load with SentenceTransformer({str(out)!r}, trust_remote_code=True)")
+
+
+@app.command("export-layer")
+@user_errors
+def export_layer_command(
+    store: Path = typer.Argument(..., help="Store folder."),
+    layer: int = typer.Option(..., "--layer", "-l", help="Hidden state (0 = embeddings, -1 = last stored)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for layer_<L>.parquet (a datasets-readable file)."),
+    chunk_rows: int = typer.Option(65536, help="Rows read from the layer at a time (one Parquet row group)."),
+) -> None:
+    """Write one store layer with its token table to Parquet for datasets (probes, sparse autoencoders)."""
+    from isoscope._hf import layer_to_parquet
+    from isoscope.store import open_store
+
+    opened = open_store(store)
+    index = opened._check_layer(layer)
+    path = layer_to_parquet(opened, index, out / f"layer_{index}.parquet", chunk_rows=chunk_rows)
+    echo(f"wrote {path} ({opened.n_tokens} tokens x {opened.hidden_size}); "
+         f"datasets.Dataset.from_parquet({str(path)!r}) reads it")

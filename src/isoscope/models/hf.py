@@ -275,6 +275,9 @@ class HFEncoder:
         Longest input in tokens; longer sentences are truncated (and counted).
     """
 
+    #: What :func:`isoscope.models.from_loaded` recorded of a model loaded by the caller.
+    origin: dict[str, Any] | None = None
+
     def __init__(
         self,
         model: Any,

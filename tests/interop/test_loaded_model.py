@@ -1,0 +1,64 @@
+"""Already loaded transformers models (modified in memory) through the Python API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def loaded(tiny_bert):
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(1)
+    model = BertModel(BertConfig.from_pretrained(str(tiny_bert)))  # built from a config, in memory
+    return model, AutoTokenizer.from_pretrained(str(tiny_bert))
+
+
+def test_modified_model_is_extracted_and_recorded(loaded, tmp_path, corpus_file):
+    import torch
+
+    from isoscope.evaluate import encode_sentences
+    from isoscope.extract import extract
+    from isoscope.models import from_loaded, model_fingerprint
+
+    model, tok = loaded
+    before = model_fingerprint(model)
+    with torch.no_grad():
+        model.encoder.layer[0].output.dense.weight.mul_(0.5)  # a local modification
+    enc = from_loaded(model, tok, name="tiny-modified")
+    store = extract(enc, f"text:{corpus_file}", tmp_path / "store", layers="all", dtype="float32")
+    origin = store.manifest["model_origin"]
+    assert origin["class"] == "transformers.models.bert.modeling_bert.BertModel"
+    assert origin["weights_sha256"] == model_fingerprint(model) != before
+    assert origin["dtypes"] == ["float32"] and origin["peft"] is None and origin["quantization"] is None
+    assert store.manifest["model"] == "tiny-modified" and len(origin["config_sha256"]) == 64
+    # the store holds the modified model's hidden states: compare with a direct forward pass
+    table = store.tokens()
+    first = table["sentence_id"].to_numpy() == table["sentence_id"].iloc[0]
+    ids = torch.from_numpy(table["token_id"].to_numpy()[first].astype(np.int64))[None]
+    with torch.no_grad():
+        out = model(input_ids=ids, output_hidden_states=True)
+    np.testing.assert_allclose(np.asarray(store.layer(2))[first], out.hidden_states[2][0].numpy(), atol=1e-4)
+    assert encode_sentences(enc, ["the cat sat on the mat ."], cache=False).shape == (1, 32)
+
+
+def test_head_model_is_read_below_its_head(loaded):
+    from transformers import BertForSequenceClassification
+
+    from isoscope.models import from_loaded
+
+    model, tok = loaded
+    head = BertForSequenceClassification(model.config)
+    enc = from_loaded(head, tok)
+    assert enc.model is head.bert and enc.origin["base_class"].endswith("BertModel")
+    assert enc.origin["class"].endswith("BertForSequenceClassification")
+
+
+def test_not_a_model_is_refused(loaded):
+    from isoscope.errors import InputError
+    from isoscope.models import from_loaded
+
+    with pytest.raises(InputError, match="transformers model"):
+        from_loaded(object(), loaded[1])

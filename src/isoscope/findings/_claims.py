@@ -693,8 +693,8 @@ CKA = ClaimText(
     "change gradually: neighbouring layers are the most similar, and similarity falls with "
     "the distance between layers.",
     "Linear CKA between every pair of hidden states on the same seeded tokens (the analysis "
-    "results' layer_similarity where present; otherwise findings' own computation by the "
-    "HSIC formula on a seeded subset of the analysis sample). Checks per model and corpus: "
+    "results' layer_similarity: a seeded subset of the analysis sample, the same rows in "
+    "every layer). Checks per model and corpus: "
     "the mean CKA of adjacent layers exceeds the mean CKA of layers at least half the depth "
     "apart; for at least 90 % of the layers the most similar other layer is an adjacent one.",
     ("cka.png", "Linear CKA between every pair of hidden states (WikiText); brighter is more "
@@ -860,13 +860,12 @@ def claim_effective_rank(models: Mapping[str, Any]) -> Claim:
 
 
 def similarity_of(d: Mapping[str, Any], corpus: str) -> tuple[Mapping[str, Any] | None, str]:
-    """The CKA section of one corpus: the analysis results' ``layer_similarity`` where they
-    have it, else findings' own (from :func:`isoscope.findings._collect._linear_cka`)."""
+    """The CKA section of one corpus: the analysis results' ``layer_similarity`` (None for a
+    run without it, e.g. a static table)."""
     res = d["analysis"].get(corpus) or {}
     if isinstance(res.get("layer_similarity"), Mapping):
         return res["layer_similarity"], "results' layer_similarity"
-    own = (d.get("layer_similarity") or {}).get(corpus)
-    return (own, "findings' HSIC stand-in") if isinstance(own, Mapping) else (None, "")
+    return None, ""
 
 
 def cka_profile(cka: np.ndarray) -> dict[str, float | None]:

@@ -41,7 +41,6 @@ _STEP_KEYS: dict[str, tuple[str, ...]] = {
     "analysis": ("max_tokens", "sample", "seed", "wikitext", "ptb_split"),
     "repairs": ("max_tokens", "sample", "seed", "wikitext", "data_dir"),
     "position_zero": ("max_tokens", "sample", "seed", "wikitext"),
-    "layer_similarity": ("max_tokens", "sample", "seed", "wikitext", "ptb_split"),
     "clouds": ("max_tokens", "cloud_points", "seed", "wikitext", "ptb_split"),
     "evaluation": ("fit_sentences", "fit_words", "seed", "data_dir"),
 }
@@ -233,33 +232,6 @@ class ModelRun:
 
         return self.step("position_zero", compute)
 
-    def layer_similarity(self) -> dict[str, Any]:
-        """Linear CKA between every pair of layers, per corpus (see :func:`_linear_cka`)."""
-
-        def compute() -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for corpus in self.plan.corpora():
-                store = self.store(corpus)
-                rows = store.sample_indices(self.plan.sample, self.plan.seed,
-                                            drop_position_zero=self.causal)
-                rng = np.random.default_rng(self.plan.seed)
-                if rows.size > CKA_ROWS:
-                    rows = np.sort(rng.choice(rows, CKA_ROWS, replace=False))
-                reps = [np.asarray(store.layer(layer)[rows], dtype=np.float64)
-                        for layer in store.layers]
-                keep = np.logical_and.reduce([np.linalg.norm(X, axis=1) > 0 for X in reps])
-                out[corpus] = {
-                    "layers": [int(x) for x in store.layers],
-                    "cka_linear": _linear_cka([X[keep] for X in reps]).tolist(),
-                    "n": int(keep.sum()), "seed": self.plan.seed, "evidence": "sample",
-                    "how": f"a seeded subset of at most {CKA_ROWS:,} rows of the analysis "
-                           "sample, the same rows in every layer; biased HSIC of linear "
-                           "kernels (findings' own stand-in for the results' layer_similarity)",
-                }
-            return out
-
-        return self.step("layer_similarity", compute)
-
     def clouds(self) -> dict[str, Any]:
         """3-D PCA coordinates of sampled tokens at a few depths, with Zipf frequency."""
         from isoscope.report import token_cloud
@@ -335,48 +307,10 @@ class ModelRun:
         data["repairs"] = self.repairs()
         if self.causal:
             data["position_zero"] = self.position_zero()
-        if not self.static and not all(
-                isinstance(r.get("layer_similarity"), dict) for r in data["analysis"].values()):
-            data["layer_similarity"] = self.layer_similarity()
         if not self.static:
             data["clouds"] = self.clouds()
         data["evaluation"] = self.evaluation()
         return data
-
-
-#: Rows on which findings compares layers by CKA (Gram matrices are n x n).
-CKA_ROWS = 1_000
-
-
-def _linear_cka(reps: list[np.ndarray]) -> np.ndarray:
-    """Linear CKA of every pair of representations of the same rows, by the HSIC formula.
-
-    Stand-in, to be replaced by the analysis results' ``layer_similarity`` section (its
-    ``cka_linear``) once that is merged: :meth:`ModelRun.run` already prefers the section
-    when the analysis has it. CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)) with
-    K = X Xᵀ, L = Y Yᵀ and the biased HSIC(K, L) = tr(K H L H) / (n − 1)², H = I − 11ᵀ/n
-    (Kornblith et al., ICML 2019).
-
-    Parameters
-    ----------
-    reps : list of ndarray of shape (n, d_i)
-
-    Returns
-    -------
-    ndarray of shape (len(reps), len(reps))
-    """
-    centred = []
-    for X in reps:
-        K = np.asarray(X, dtype=np.float64) @ np.asarray(X, dtype=np.float64).T
-        # H K H without forming H: subtract row and column means, add the grand mean back.
-        Kc = K - K.mean(axis=0, keepdims=True) - K.mean(axis=1, keepdims=True) + K.mean()
-        centred.append(Kc.ravel())
-    G = np.array(centred)
-    n = reps[0].shape[0]
-    hsic = G @ G.T / (n - 1) ** 2  # tr(K H L H) = <HKH, HLH>_F
-    scale = np.sqrt(np.clip(np.diag(hsic), 0.0, None))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return hsic / np.outer(scale, scale)
 
 
 #: Keys of the registry's massive-activation and sink groups kept per layer.

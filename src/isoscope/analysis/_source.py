@@ -25,17 +25,51 @@ def _as_array(source: Any) -> np.ndarray | None:
     return None
 
 
+def _layer_list(source: list | tuple) -> list[np.ndarray]:
+    """The arrays of a list of per-layer arrays (each n x d, the same n), checked."""
+    if not source:
+        raise InputError("The list of per-layer arrays is empty; give at least one n x d array.")
+    arrays = []
+    for i, item in enumerate(source):
+        a = _as_array(item)
+        if a is None:
+            raise InputError(
+                f"Item {i} of the layer list is a {type(item).__name__}; give numpy arrays or "
+                "torch tensors (one n x d array per layer)."
+            )
+        arrays.append(a)
+    rows = [int(a.shape[0]) if a.ndim else 0 for a in arrays]
+    if len(set(rows)) > 1 or any(a.ndim != 2 for a in arrays):
+        shapes = [tuple(a.shape) for a in arrays]
+        raise InputError(
+            "The per-layer arrays must all be 2-D with the same number of rows (one row per "
+            f"token in every layer), got shapes {shapes}."
+        )
+    return arrays
+
+
+def _check_array(a: np.ndarray) -> None:
+    if a.ndim != 2:
+        raise InputError(f"The array must be 2-D (n vectors x d dims), got shape {a.shape}.")
+    if np.iscomplexobj(a) or not np.issubdtype(a.dtype, np.number):
+        raise InputError(f"The array must be real and numeric, got dtype {a.dtype}.")
+
+
 class Source:
-    """Uniform access to an :class:`~isoscope.store.EmbeddingStore` or one n x d array.
+    """Uniform access to an :class:`~isoscope.store.EmbeddingStore`, one n x d array or a list.
 
     Parameters
     ----------
-    source : EmbeddingStore, path of a store or a .npy file, or array-like
+    source : EmbeddingStore, path of a store or a .npy file, array-like, or list of array-likes
+        A list or tuple holds one n x d array per hidden state (item ``i`` is layer ``i``,
+        every item with the same n).
     """
 
     def __init__(self, source: Any) -> None:
         self.store: Any = None
         self.array: np.ndarray | None = None
+        #: The per-layer arrays of a layer list (None otherwise); ``array`` is its layer 0.
+        self.arrays: list[np.ndarray] | None = None
         self.info: dict[str, Any] = {}
         #: The :class:`~isoscope.sketch.StoreSketch` of a sketch store (moments of all tokens).
         self.sketch: Any = None
@@ -59,22 +93,22 @@ class Source:
                 raise InputError(f"{path} is neither an embedding store folder nor a .npy file.")
         elif hasattr(source, "layer") and hasattr(source, "tokens"):
             self.store = source
+        elif isinstance(source, list | tuple):
+            self.arrays = _layer_list(source)
+            self.array = self.arrays[0]
+            self.info = {"kind": "layer list", "path": None, "n_layers": len(self.arrays)}
         else:
             self.array = _as_array(source)
             if self.array is None:
                 raise InputError(
                     f"Cannot analyse a {type(source).__name__}; give an EmbeddingStore, a store "
-                    "path, an array or a .npy path."
+                    "path, an array, a list of per-layer arrays or a .npy path."
                 )
             self.info = {"kind": "array", "path": None}
         if self.array is not None:
-            if self.array.ndim != 2:
-                raise InputError(
-                    f"The array must be 2-D (n vectors x d dims), got shape {self.array.shape}."
-                )
-            if np.iscomplexobj(self.array) or not np.issubdtype(self.array.dtype, np.number):
-                raise InputError(f"The array must be real and numeric, got dtype {self.array.dtype}.")
-            self.layers = [0]
+            for a in self.arrays or [self.array]:
+                _check_array(a)
+            self.layers = list(range(len(self.arrays))) if self.arrays is not None else [0]
             self.n_rows = int(self.array.shape[0])
         else:
             st: Any = self.store
@@ -123,6 +157,8 @@ class Source:
     def data(self, layer: int) -> np.ndarray:
         """The layer as stored (memory-mapped for a store)."""
         if self.store is None:
+            if self.arrays is not None:
+                return self.arrays[layer]
             assert self.array is not None
             return self.array
         return self.store.layer(layer)

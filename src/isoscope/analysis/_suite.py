@@ -398,9 +398,11 @@ def analyze(
 
     Parameters
     ----------
-    source : EmbeddingStore, path, array-like or .npy path
-        A store (folder or object), or one layer of vectors (numpy or torch, n x d) for the
-        measures that need no word identity (S_intra, Ethayarajh and frequency are None).
+    source : EmbeddingStore, path, array-like, list of array-likes or .npy path
+        A store (folder or object), or one layer of vectors (numpy or torch, n x d), or a list
+        or tuple of such layers (item ``i`` is hidden state ``i``, all with the same n; one
+        result entry per layer) for the measures that need no word identity (S_intra,
+        Ethayarajh and frequency are None).
     layers : int or sequence of int, optional
         Hidden-state indices (negative counts from the last); all stored layers by default.
     sample : int or None

@@ -38,6 +38,17 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.2f}"
 
 
+def best_seconds(run, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls of ``run``, after one warm-up call."""
+    run()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def matmul_flops(threads: int, n: int = 2048, repeats: int = 10) -> dict[str, float]:
     """Best float32 n x n matmul rate of PyTorch's default (MKL) and of oneDNN on a packed weight."""
     import torch
@@ -52,13 +63,7 @@ def matmul_flops(threads: int, n: int = 2048, repeats: int = 10) -> dict[str, fl
         kernels["oneDNN packed"] = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
     with torch.inference_mode():
         for name, run in kernels.items():
-            run()
-            best = float("inf")
-            for _ in range(repeats):
-                t = time.perf_counter()
-                run()
-                best = min(best, time.perf_counter() - t)
-            rates[name] = 2 * n**3 / best
+            rates[name] = 2 * n**3 / best_seconds(run, repeats)
     return rates
 
 
@@ -103,15 +108,8 @@ def shape_bound(config, n_blocks: int, threads: int, rows: int = 4096, repeats: 
                 packed = torch.ops.mkldnn._reorder_linear_weight(w, rows)
                 kernels["oneDNN"] = lambda x=x, p=packed, b=b: torch.ops.mkldnn._linear_pointwise(
                     x, p, b, "none", [], "")
-            rate = 0.0
-            for kernel in kernels.values():
-                kernel()
-                best = float("inf")
-                for _ in range(repeats):
-                    t = time.perf_counter()
-                    kernel()
-                    best = min(best, time.perf_counter() - t)
-                rate = max(rate, 2 * rows * n_in * n_out / best)
+            best = min(best_seconds(kernel, repeats) for kernel in kernels.values())
+            rate = 2 * rows * n_in * n_out / best
             # The faster kernel of the two gives the bound (the strictest figure).
             rates[f"{rows}x{n_in}x{n_out}"] = rate
             seconds_per_token += count * 2 * n_in * n_out / rate

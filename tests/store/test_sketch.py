@@ -19,15 +19,9 @@ from isoscope.sketch import (
     selected_groups,
 )
 from isoscope.store import open_store
+from tests.conftest import TRAIN_TEXT
 
-TEXT = [
-    "the cat sat on the mat .",
-    "a dog chased the cat across the garden !",
-    "language models map words to vectors in a narrow cone .",
-    "isotropy means every direction is equally likely .",
-    "unbelievably , the transformers tokenised everything into subwords .",
-    "frequent words and rare words live in different regions .",
-] * 10
+TEXT = TRAIN_TEXT[:60]  # the six fixture sentences, ten times
 MOMENT_KEYS = ("n_tokens", "s_inter", "mean_norm", "isoscore", "pca_dims_80", "effective_rank",
                "rankme", "anisotropy_top1", "anisotropy_top1_centered", "max_abs_activation",
                "n_outlier_dimensions", "n_null_directions")

@@ -526,11 +526,13 @@ def _row_names(d: LayerData, rows: np.ndarray) -> dict[str, list[Any]]:
     Measure("massive_activations", "massive activations", "count", "massive_count", "sample",
             "Coordinates of the sample with |a| > 100 and |a| > 1000 × the median |a| of the "
             "sample's coordinates.", SUN, fmt="{}"),
+    # Both depend on the sample's median |a| (a median does not merge exactly across shards),
+    # so their evidence is the sample's even though the maxima come from every token.
     Measure("massive_activation_dims", "massive dimensions", "count", "massive_count",
-            "all tokens", "Dimensions whose largest |a| over every token passes the same two "
+            "sample", "Dimensions whose largest |a| over every token passes the same two "
             "thresholds (the median |a| from the sample).", SUN, paper=False, fmt="{}"),
     Measure("massive_activation_ratio", "top / median |a|", "ratio", "massive_ratio",
-            "all tokens", "Largest |a| over every token and dimension divided by the median |a| "
+            "sample", "Largest |a| over every token and dimension divided by the median |a| "
             "of the sample's coordinates (the median is estimated on the sample).", SUN,
             fmt="{:.3g}"),
     Measure("max_abs_activation", "largest |a|", "|activation| (model units)", "massive",

@@ -221,8 +221,8 @@ def test_gride_smallest_scale_is_the_twonn_mle_and_ids_track_the_dimension() -> 
 def _dadapy_id_estimation():
     """dadapy's IdEstimation, or a skip with the reason.
 
-    dadapy 0.3.4 pins numpy<2 and jax 0.4.30, so it is not in the test extra; install it with
-    ``pip install --no-deps dadapy`` to run this oracle. Its ID estimators are pure Python: when
+    dadapy 0.3.4 pins numpy<2 and jax 0.4.30, so it is not in the test extra: the Makefile
+    installs it with ``pip install --no-deps dadapy``. Its ID estimators are pure Python: when
     its compiled clustering extensions fail to import (built against numpy 1), the module
     ``dadapy.id_estimation`` is loaded without the package ``__init__``.
     """

@@ -42,6 +42,19 @@ def test_effective_rank_and_rankme_match_the_direct_formula() -> None:
     assert 1.0 <= e2["effective_rank"] <= 2.0 + 1e-6
 
 
+def test_rankme_matches_reptrix_on_the_singular_values() -> None:
+    rankme = pytest.importorskip("reptrix.rankme", reason="reptrix is not installed (the Makefile "
+                                 "installs it with --no-deps)")
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((600, 16)) * np.geomspace(0.05, 4.0, 16) - 2.0
+    entry = analyze(X, sample=None, progress=False, **FAST).layers[0]
+    sigma = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
+    # reptrix's get_rank is Garrido et al.'s RankMe (l1-normalised spectrum + 1e-7) of whatever
+    # spectrum it is given; the paper's spectrum is the singular values. (Its get_rankme feeds
+    # PCA variances, sigma**2 / (n - 1), which is another quantity: not compared.)
+    assert entry["rankme"] == pytest.approx(float(rankme.get_rank(sigma)), rel=1e-9)
+
+
 def test_table_frame_and_report_panels_come_from_the_registry() -> None:
     X = np.random.default_rng(2).standard_normal((300, 6))
     res = analyze(X, sample=None, progress=False, **FAST)

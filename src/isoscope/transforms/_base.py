@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self, overload
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -259,16 +259,3 @@ def top_directions(X_centered: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
 def default_abtt_components(n_features: int) -> int:
     """Mu & Viswanath's rule D ~ d/100 (at least 1): 3 at width 300, 8 at 768, 41 at 4096."""
     return max(1, int(round(n_features / 100)))
-
-
-@overload
-def check_positive_int(value: Any, name: str, *, allow_none: Literal[False]) -> int: ...
-@overload
-def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None: ...
-def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None:
-    """Validate a hyper-parameter that must be a positive integer (or None)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+# check_positive_int lives in isoscope._validation (the CLI uses it too); re-exported here.
+from isoscope._validation import check_positive_int as check_positive_int
 from isoscope.errors import InputError
 
 #: Default relative floor on eigenvalues (whitening) and variances (standardisation): values

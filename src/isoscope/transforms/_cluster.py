@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import OneToOneFeatureMixin
 
-from isoscope._validation import check_positive_int
 from isoscope.errors import InputError
-from isoscope.transforms._base import IsotropyTransform, top_directions
+from isoscope.transforms._base import IsotropyTransform, check_positive_int, top_directions
 
 #: Paper defaults (BERT-base, width 768): C = 27 clusters, D = 12 directions per cluster.
 PAPER_N_CLUSTERS = 27

@@ -19,18 +19,22 @@ import pytest
 # Chunks end where packed batches end, so both are small: several shards per run.
 SETTINGS = {"chunk_tokens": 48, "batch_tokens": 48}
 SRC = str(Path(__file__).resolve().parents[2] / "src")
+#: Bytes of object store per node: the tests move kilobytes, and /dev/shm is shared.
+OBJECT_STORE = 80 * 1024**2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def cluster():
-    """A head without CPUs and two one-CPU worker nodes; torn down after the module."""
+    """A head without CPUs and two one-CPU worker nodes, shared by the package's Ray tests
+    (starting one costs seconds); the driver connects to it. Torn down after the package."""
     import ray
     from ray.cluster_utils import Cluster
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    nodes = [c.add_node(num_cpus=1) for _ in range(2)]
+    node = {"object_store_memory": OBJECT_STORE}
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, **node})
+    nodes = [c.add_node(num_cpus=1, **node) for _ in range(2)]
     c.wait_for_nodes()
     ray.init(address=c.address, include_dashboard=False, log_to_driver=False,
              logging_level="WARNING")

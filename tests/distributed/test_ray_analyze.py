@@ -1,4 +1,7 @@
-"""``analyze --engine ray`` on a local Ray cluster equals the single-process analyze."""
+"""``analyze --engine ray`` on a local Ray cluster equals the single-process analyze.
+
+The cluster (a head and two one-CPU worker nodes) is conftest's ``cluster`` fixture.
+"""
 
 from __future__ import annotations
 
@@ -18,22 +21,6 @@ from tests.distributed.conftest import assert_same  # noqa: E402
 RAY_KEYS = ("engine", "ray_address", "ray_workers")
 SETTINGS: dict[str, Any] = {"sample": None, "seed": 3, "lid_k": 5, "k_range": [2, 4],
                             "silhouette_sample": None, "chunk_rows": 64}
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Any:
-    """A head (no CPU) and two worker nodes of one CPU each; the driver connects to it."""
-    from ray.cluster_utils import Cluster
-
-    node = {"include_dashboard": False, "object_store_memory": 80 * 1024**2}
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, **node})
-    for _ in range(2):
-        c.add_node(num_cpus=1, object_store_memory=80 * 1024**2)
-    c.wait_for_nodes()
-    ray.init(address=c.address, include_dashboard=False, log_to_driver=False)
-    yield c
-    ray.shutdown()
-    c.shutdown()
 
 
 @pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])

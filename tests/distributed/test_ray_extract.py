@@ -21,7 +21,7 @@ from isoscope.distributed import extract_ray
 from isoscope.errors import InputError, StoreLockedError
 from isoscope.extract import extract
 from isoscope.store import StoreLock, open_store
-from tests.distributed.conftest import SETTINGS, SRC, wait_for_shards
+from tests.distributed.conftest import OBJECT_STORE, SETTINGS, SRC, wait_for_shards
 
 pytestmark = pytest.mark.ray
 
@@ -85,7 +85,8 @@ def test_worker_node_killed_mid_run(cluster, tiny_bert, corpus, tmp_path, monkey
     assert driver.is_alive()
     victim = cluster.worker_nodes_list.pop(0)
     cluster.remove_node(victim, allow_graceful=False)  # its actor dies mid-shard
-    cluster.worker_nodes_list.append(cluster.add_node(num_cpus=1))  # where Ray restarts it
+    # Where Ray restarts it.
+    cluster.worker_nodes_list.append(cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE))
     driver.join(240)
     assert not driver.is_alive(), "the Ray run did not finish after a node was removed"
     assert "error" not in result, result.get("error")

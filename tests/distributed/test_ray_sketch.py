@@ -80,53 +80,57 @@ def _same_sketch_store(a: Path, b: Path) -> None:
     assert not (b / "shards").exists()
 
 
-@pytest.mark.parametrize(("model", "chunks_per_shard"), [("tiny_bert", 3), ("tiny_gpt2", 2)])
-def test_ray_sketch_equals_single_process(cluster, model, chunks_per_shard, corpus, tmp_path, request):
-    from isoscope.analysis import analyze
-
-    folder = request.getfixturevalue(model)
-    single = _single_sketch(folder, corpus, tmp_path / "single")
-    ray_store = extract_ray(str(folder), str(corpus), tmp_path / "ray", workers=2, keep=KEEP, seed=SEED,
-                            chunks_per_shard=chunks_per_shard, progress=False, **SETTINGS)
-    _same_sketch_store(tmp_path / "single", tmp_path / "ray")
-    record = ray_store.manifest["extraction"]["ray"]
-    assert record["shards"] > 2 and record["chunks_per_shard"] == chunks_per_shard
-    assert sum(w["tokens"] for w in record["per_worker"]) == single.manifest["n_tokens_total"]
-    settings = {"sample": None, "seed": 1, "k_range": (2, 3), "lid_k": 5, "threads": 1}
-    local, dist = analyze(single, **settings), analyze(ray_store, **settings)
-    assert local.layers[0]["s_inter"] is not None and local.layers[0]["lid_mle"] is not None
-    assert assert_same(local.layers, dist.layers, "layers") > 50 * len(local.layers)
-
-
 class _DriverKilled(BaseException):
     """Stands for a SIGKILL of the driver (nothing of the driver's own cleanup runs on it)."""
 
 
-def test_ray_sketch_driver_killed_and_rerun_resumes(cluster, tiny_bert, corpus, tmp_path, monkeypatch):
+def _killed_then_resumed(model: Path, corpus: Path, out: Path, monkeypatch, **kw):
+    """A driver killed once every shard sketch but the last is committed, then rerun."""
     import isoscope.sketch
-
-    reference = tmp_path / "single"
-    _single_sketch(tiny_bert, corpus, reference)
-    out = tmp_path / "ray"
-    kw = {"keep": KEEP, "seed": SEED, "chunks_per_shard": 3, "progress": False, **SETTINGS}
 
     def killed(*args, **kwargs):
         raise _DriverKilled
 
-    # Killed once every shard sketch is committed, before the store is written ...
+    # Killed after every commit, before the store is written ...
     with monkeypatch.context() as m:
         m.setattr(isoscope.sketch, "write_sketch_store", killed)
         with pytest.raises(_DriverKilled):
-            extract_ray(str(tiny_bert), str(corpus), out, workers=2, **kw)
+            extract_ray(str(model), str(corpus), out, workers=2, **kw)
     assert not open_store(out, allow_incomplete=True).manifest["complete"]
     kept = sorted((out / "shards").glob("shard_*"))
     assert len(kept) >= 3
-    # ... and as if it had been killed before the last shard's commit.
+    # ... as if before the last shard's commit: the rerun extracts it and reloads the others.
     shutil.rmtree(kept[-1])
-    store = extract_ray(str(tiny_bert), str(corpus), out, workers=1, **kw)
+    store = extract_ray(str(model), str(corpus), out, workers=1, **kw)
     record = store.manifest["extraction"]["ray"]
-    assert (record["shards"], record["shards_this_run"]) == (len(kept), 1)  # the others were reloaded
-    _same_sketch_store(reference, out)
+    assert (record["shards"], record["shards_this_run"]) == (len(kept), 1)
+    return store
+
+
+@pytest.mark.parametrize(("model", "chunks_per_shard", "resumed"),
+                         [("tiny_bert", 3, True), ("tiny_gpt2", 2, False)])
+def test_ray_sketch_equals_single_process(cluster, model, chunks_per_shard, resumed, corpus, tmp_path,
+                                          request, monkeypatch):
+    """Straight through (GPT-2), and killed then rerun (BERT: the cheaper test that covers both
+    the reload of committed shard sketches and the merge of new ones)."""
+    from isoscope.analysis import analyze
+
+    folder = request.getfixturevalue(model)
+    single = _single_sketch(folder, corpus, tmp_path / "single")
+    kw = {"keep": KEEP, "seed": SEED, "chunks_per_shard": chunks_per_shard, "progress": False, **SETTINGS}
+    if resumed:
+        ray_store = _killed_then_resumed(folder, corpus, tmp_path / "ray", monkeypatch, **kw)
+    else:
+        ray_store = extract_ray(str(folder), str(corpus), tmp_path / "ray", workers=2, **kw)
+        record = ray_store.manifest["extraction"]["ray"]
+        assert record["shards"] > 2 and record["shards_this_run"] == record["shards"]
+        assert sum(w["tokens"] for w in record["per_worker"]) == single.manifest["n_tokens_total"]
+    assert ray_store.manifest["extraction"]["ray"]["chunks_per_shard"] == chunks_per_shard
+    _same_sketch_store(tmp_path / "single", tmp_path / "ray")
+    settings = {"sample": None, "seed": 1, "k_range": (2, 3), "lid_k": 5, "threads": 1}
+    local, dist = analyze(single, **settings), analyze(ray_store, **settings)
+    assert local.layers[0]["s_inter"] is not None and local.layers[0]["lid_mle"] is not None
+    assert assert_same(local.layers, dist.layers, "layers") > 50 * len(local.layers)
 
 
 def test_chunks_per_shard_on_the_cli(tiny_bert, corpus, tmp_path):

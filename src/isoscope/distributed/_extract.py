@@ -276,7 +276,7 @@ def extract_ray(
             _shards.remove_shards(out)  # a driver killed between writing a sketch store and this
             return EmbeddingStore(out)
         if keep_spec is not None and writer.n_chunks:
-            writer.reset()  # a sketch store is written once, from the shard sketches: again
+            writer.reset()  # killed while writing the sketch store: written anew from the shard sketches
         job.check_resume(writer)
         shards = _shards.plan_shards(plan.chunks, plan.lengths, chunks_per_shard)
         _shards.clean_temporary(out)

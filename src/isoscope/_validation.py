@@ -1,5 +1,5 @@
-"""Shared input checks: arrays of vectors, seeds, layer lists, ``NAME=PATH`` tasks, output paths
-and bounded reads."""
+"""Shared input checks: arrays of vectors, seeds, layer lists, ``NAME=PATH`` tasks, output paths,
+bounded reads and positive counts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -347,3 +348,35 @@ def read_bounded(path: str | os.PathLike[str], what: str, *, default: int, env: 
             "of bytes to read it."
         )
     return raw
+
+
+@overload
+def check_positive_int(value: Any, name: str, *, allow_none: Literal[False]) -> int: ...
+@overload
+def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None: ...
+def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None:
+    """Return ``value`` as an int if it is a positive integer (or None, where allowed).
+
+    Parameters
+    ----------
+    value : int or None
+        A hyper-parameter or a command-line count (``--chunks-per-shard``).
+    name : str
+        Name used in the error message.
+    allow_none : bool
+        Whether None (the default of an optional setting) passes.
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    InputError
+        ``value`` is not an integer of at least 1.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

@@ -1,8 +1,10 @@
-"""``analyze --engine ray`` on a local Ray cluster equals the single-process analyze."""
+"""``analyze --engine ray`` on a local Ray cluster equals the single-process analyze.
+
+The cluster (a head and two one-CPU worker nodes) is conftest's ``cluster`` fixture.
+"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -14,46 +16,11 @@ ray = pytest.importorskip("ray", reason="the ray engine needs the isoscope[ray] 
 from isoscope.analysis import analyze  # noqa: E402
 from isoscope.extract import extract  # noqa: E402
 from isoscope.metrics._neighbors import exact_knn  # noqa: E402
+from tests.distributed.conftest import assert_same  # noqa: E402
 
 RAY_KEYS = ("engine", "ray_address", "ray_workers")
 SETTINGS: dict[str, Any] = {"sample": None, "seed": 3, "lid_k": 5, "k_range": [2, 4],
                             "silhouette_sample": None, "chunk_rows": 64}
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Any:
-    """A head (no CPU) and two worker nodes of one CPU each; the driver connects to it."""
-    from ray.cluster_utils import Cluster
-
-    node = {"include_dashboard": False, "object_store_memory": 80 * 1024**2}
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, **node})
-    for _ in range(2):
-        c.add_node(num_cpus=1, object_store_memory=80 * 1024**2)
-    c.wait_for_nodes()
-    ray.init(address=c.address, include_dashboard=False, log_to_driver=False)
-    yield c
-    ray.shutdown()
-    c.shutdown()
-
-
-def _assert_same(a: Any, b: Any, where: str = "") -> int:
-    """Recursive equality, floats to 1e-9 relative; returns the number of numbers compared."""
-    if isinstance(a, dict):
-        assert set(a) == set(b), where
-        return sum(_assert_same(a[key], b[key], f"{where}.{key}") for key in a)
-    if isinstance(a, list | tuple):
-        assert len(a) == len(b), where
-        return sum(_assert_same(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b, strict=True)))
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            assert a is b, where
-        elif math.isnan(a):
-            assert math.isnan(b), where
-        else:
-            assert b == pytest.approx(a, rel=1e-9, abs=1e-12), where
-        return 1
-    assert a == b, where
-    return 1
 
 
 @pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])
@@ -64,11 +31,11 @@ def test_ray_analyze_equals_single_process(cluster: Any, model: str, corpus_file
     local = analyze(store, **SETTINGS)
     dist = analyze(store, engine="ray", ray_address=cluster.address, ray_workers=2, **SETTINGS)
     assert store.n_tokens > 200  # several shards of several chunks, two kNN blocks
-    n_compared = _assert_same(local.layers, dist.layers, "layers")
+    n_compared = assert_same(local.layers, dist.layers, "layers")
     assert n_compared > 100 * len(local.layers)
     assert dist.layers[0]["lid_mle"] is not None and dist.layers[0]["knn_recall_at_k"] is None
     rest = {key: v for key, v in local.settings.items() if key not in RAY_KEYS}
-    _assert_same(rest, {key: v for key, v in dist.settings.items() if key not in RAY_KEYS})
+    assert_same(rest, {key: v for key, v in dist.settings.items() if key not in RAY_KEYS})
     assert dist.settings["engine"] == "ray" and local.settings["engine"] == "local"
 
 
@@ -92,7 +59,7 @@ def test_ray_moments_on_an_array(cluster: Any) -> None:
     kw = {"sample": None, "seed": 0, "lid_k": 5, "k_range": [2, 3], "chunk_rows": 50}
     local = analyze(X, **kw)
     dist = analyze(X, engine="ray", ray_workers=3, **kw)
-    _assert_same(local.layers, dist.layers, "layers")
+    assert_same(local.layers, dist.layers, "layers")
 
 
 def test_cli_engine_ray_and_approximate_neighbours(cluster: Any, tmp_path: Path) -> None:

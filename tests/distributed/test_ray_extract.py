@@ -1,20 +1,17 @@
 """Extraction on Ray Data (``isoscope extract --engine ray``) against the single process.
 
-A head (no CPUs) and two worker nodes of one CPU each run on this machine
-(``ray.cluster_utils.Cluster``), so each of the two actors sits on its own node and removing a
-node kills one. Ray is a test dependency (``make test`` installs ``isoscope[ray]``): these
-tests fail, not skip, where it is missing. Select them with ``-m ray``.
+The cluster (a head and two one-CPU worker nodes) is conftest's ``cluster`` fixture. Ray is
+a test dependency (``make test`` installs ``isoscope[ray]``): these tests fail, not skip, where
+it is missing. Select them with ``-m ray``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,44 +21,9 @@ from isoscope.distributed import extract_ray
 from isoscope.errors import InputError, StoreLockedError
 from isoscope.extract import extract
 from isoscope.store import StoreLock, open_store
+from tests.distributed.conftest import OBJECT_STORE, SETTINGS, SRC, wait_for_shards
 
 pytestmark = pytest.mark.ray
-
-# Chunks end where packed batches end, so both are small: several shards per run.
-SETTINGS = {"chunk_tokens": 48, "batch_tokens": 48}
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A head without CPUs and two one-CPU worker nodes; torn down after the module."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    nodes = [c.add_node(num_cpus=1) for _ in range(2)]
-    c.wait_for_nodes()
-    ray.init(address=c.address, include_dashboard=False, log_to_driver=False,
-             logging_level="WARNING")
-    c.worker_nodes_list = nodes  # type: ignore[attr-defined]
-    try:
-        yield c
-    finally:
-        ray.shutdown()
-        c.shutdown()
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import random
-
-    words = "the cat sat on the mat a dog chased it across the garden unbelievably".split()
-    rng = random.Random(0)
-    path = tmp_path_factory.mktemp("ray") / "corpus.txt"
-    path.write_text("\n".join(" ".join(rng.choices(words, k=rng.randint(3, 12))) for _ in range(60)) + "\n")
-    return path
 
 
 def _single(model: Path, corpus: Path, out: Path):
@@ -103,23 +65,6 @@ def test_ray_store_equals_single_process(cluster, model, corpus, tmp_path, reque
     assert ray_store.manifest["extraction"]["engine"] == "ray"
 
 
-def _wait_for_shards(out: Path, n: int, timeout: float = 120.0) -> None:
-    """Until at least ``n`` shards are committed or merged."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = out / "progress.json"
-        merged = 0
-        try:
-            merged = json.loads(progress.read_text())["n_chunks"] if progress.exists() else 0
-        except (OSError, ValueError, KeyError):
-            pass
-        staged = len(list((out / "shards").glob("shard_*"))) if (out / "shards").exists() else 0
-        if merged + staged >= n:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no {n} shards committed in {timeout} s")
-
-
 def test_worker_node_killed_mid_run(cluster, tiny_bert, corpus, tmp_path, monkeypatch):
     monkeypatch.setenv(ray_extract.PAUSE_ENV, "0.7")  # keeps the run in flight for the kill
     reference = tmp_path / "single"
@@ -136,11 +81,12 @@ def test_worker_node_killed_mid_run(cluster, tiny_bert, corpus, tmp_path, monkey
 
     driver = threading.Thread(target=run)
     driver.start()
-    _wait_for_shards(out, 1)
+    wait_for_shards(out, 1)
     assert driver.is_alive()
     victim = cluster.worker_nodes_list.pop(0)
     cluster.remove_node(victim, allow_graceful=False)  # its actor dies mid-shard
-    cluster.worker_nodes_list.append(cluster.add_node(num_cpus=1))  # where Ray restarts it
+    # Where Ray restarts it.
+    cluster.worker_nodes_list.append(cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE))
     driver.join(240)
     assert not driver.is_alive(), "the Ray run did not finish after a node was removed"
     assert "error" not in result, result.get("error")
@@ -160,7 +106,7 @@ def test_driver_killed_and_rerun_resumes(cluster, tiny_gpt2, corpus, tmp_path):
     env = {**os.environ, ray_extract.PAUSE_ENV: "0.7"}
     driver = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_shards(out, 1)
+        wait_for_shards(out, 1)
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait()

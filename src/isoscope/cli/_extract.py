@@ -46,14 +46,19 @@ def extract_command(
     workers: int = typer.Option(None, "--workers", help="Ray actors (default: the cluster's CPUs, or GPUs)."),
     cpus_per_worker: int = typer.Option(None, "--cpus-per-worker", help="CPUs and torch threads per Ray actor (default 1)."),
     gpus_per_worker: float = typer.Option(None, "--gpus-per-worker", help="GPUs per Ray actor (the actors then run on cuda)."),
+    chunks_per_shard: int = typer.Option(
+        None, "--chunks-per-shard",
+        help="Chunks (of about 16,384 tokens) per Ray shard, the unit of distribution and of resume "
+             "(default 1; more cuts per-shard overhead, fewer loses less to a killed driver).",
+    ),
 ) -> None:
     """Extract every hidden state of a model over a corpus into a store (resumable)."""
-    from isoscope._validation import parse_layers
+    from isoscope._validation import check_positive_int, parse_layers
     from isoscope.errors import InputError
 
     chosen = parse_layers(layers)
     ray_options = {"--address": address, "--workers": workers, "--cpus-per-worker": cpus_per_worker,
-                   "--gpus-per-worker": gpus_per_worker}
+                   "--gpus-per-worker": gpus_per_worker, "--chunks-per-shard": chunks_per_shard}
     if engine not in {"single", "ray"}:
         raise InputError(f"--engine must be single or ray, not {engine!r}.")
     given = [name for name, value in ray_options.items() if value is not None]
@@ -66,14 +71,10 @@ def extract_command(
     if engine == "ray":
         from isoscope.distributed import extract_ray
 
-        if keep != "all":
-            raise InputError(
-                "--keep sample:N runs with --engine single for now; a Ray extraction stores "
-                "every vector (--keep all)."
-            )
-
+        per_shard = check_positive_int(chunks_per_shard, "--chunks-per-shard")
         store = extract_ray(model, spec, out, address=address, workers=workers,
-                            cpus_per_worker=cpus_per_worker or 1, gpus_per_worker=gpus_per_worker, **common)
+                            cpus_per_worker=cpus_per_worker or 1, gpus_per_worker=gpus_per_worker,
+                            chunks_per_shard=per_shard or 1, keep=keep, seed=seed, **common)
         ray_record = store.manifest.get("extraction", {}).get("ray") or {}
         for row in ray_record.get("per_worker", []):
             echo(f"ray worker  {row['worker']}: {row['shards']} shards, {row['tokens']} tokens, "

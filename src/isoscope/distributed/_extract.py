@@ -9,6 +9,14 @@ run_chunks`) on its shard and returns the shard's files; the driver commits each
 atomically under ``STORE/shards`` and merges committed shards in shard order through the
 store's :class:`~isoscope.store.StoreWriter`.
 
+With ``keep="sample:N"`` (a sketch store, :mod:`isoscope.sketch`) each actor folds its shard
+into a :class:`~isoscope.sketch.StoreSketch` over the shard's global row ids
+(:class:`isoscope.distributed._shards.ShardSketch`) and returns the sketch's files; the driver
+commits them the same way, merges the shard sketches with
+:meth:`~isoscope.sketch.StoreSketch.merge` in shard order and writes the sketch store with
+:func:`~isoscope.sketch.write_sketch_store` once every shard is in. The shard folders stay
+until then, so a killed driver, rerun, reloads the committed shard sketches.
+
 Faults: Ray Data restarts a dead actor and retries its task (``max_restarts=-1`` and
 ``max_task_retries=-1``, Ray Data's defaults for actor pools); a shard is committed once
 whichever copy arrives first, and merged once (the writer counts its chunks). A driver killed
@@ -29,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from isoscope._validation import check_positive_int
 from isoscope.distributed import _shards
 from isoscope.errors import InputError, IsoscopeError, StoreError
 from isoscope.store import EmbeddingStore, StoreWriter
@@ -63,7 +72,8 @@ class ShardEncoder:
     settings : dict
         ``layers``, ``dtype``, ``batch_size``, ``batch_tokens``, ``device``,
         ``trust_remote_code``, ``max_length``, ``threads``, ``model_sha256`` (the driver's, or
-        None), ``linear_kernel`` (the driver's choice, which the actor follows) and ``pause``
+        None), ``linear_kernel`` (the driver's choice, which the actor follows), ``keep``
+        (``{"n": N, "seed": S}`` for a sketch store, None to keep every vector) and ``pause``
         (seconds, tests only).
     """
 
@@ -124,13 +134,18 @@ class ShardEncoder:
             plan = Plan(sentences, lengths, truncated, chunks, tokens)
             job = ExtractionJob(self.encoder, plan, {}, s["layers"], np.dtype(s["dtype"]), s["batch_size"],
                                 s["batch_tokens"])
-            buffer = _shards.ShardBuffer(s["layers"], s["dtype"])
+            buffer: _shards.ShardBuffer | _shards.ShardSketch
+            if s["keep"] is None:
+                buffer = _shards.ShardBuffer(s["layers"], s["dtype"])
+            else:
+                buffer = _shards.ShardSketch(s["layers"], self.encoder.hidden_size, s["keep"]["n"],
+                                             s["keep"]["seed"], int(batch["first_row"][i]))
             run_chunks(job, range(len(chunks)), buffer, first_sentence=shard.first_sentence)
             seconds = time.perf_counter() - began
             meta, payload = _shards.pack_shard(shard, buffer, {
                 "worker": self.worker, "tokens": shard.n_tokens, "seconds": seconds,
                 "linear_kernel": getattr(self.encoder, "linear_kernel", "torch"),
-            })
+            }, keep=s["keep"])
             if s["pause"]:
                 time.sleep(float(s["pause"]))
             metas.append(meta)
@@ -198,6 +213,7 @@ def extract_ray(
     max_length: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    keep: str = "all",
 ) -> EmbeddingStore:
     """Extract like :func:`isoscope.extract.extract`, with the model run by a pool of Ray actors.
 
@@ -224,6 +240,12 @@ def extract_ray(
         each actor's visible devices).
     chunks_per_shard : int
         Chunks of ``chunk_tokens`` tokens per shard, the unit of distribution and of recovery.
+    keep : {"all", "sample:N"}
+        As for :func:`~isoscope.extract.extract`: ``sample:N`` writes a sketch store whose
+        sample rows (global row ids and token rows) are the single process's for the same
+        ``seed``, and whose moments equal its moments to rounding (the shards' float64
+        accumulators are merged, not summed in one pass). Unlike the single process, a
+        killed sketch run resumes from the shards already committed.
 
     Returns
     -------
@@ -239,23 +261,34 @@ def extract_ray(
         raise InputError("--cpus-per-worker must be at least 1.")
     if gpus_per_worker is not None and gpus_per_worker <= 0:
         raise InputError("--gpus-per-worker must be positive.")
-    if chunks_per_shard < 1:
-        raise InputError("Chunks per shard must be at least 1.")
+    check_positive_int(chunks_per_shard, "--chunks-per-shard", allow_none=False)
     require_ray()  # before the model is loaded: a missing extra is the first thing said
     job = prepare_extraction(
         model, corpus, out, max_sentences=max_sentences, max_tokens=max_tokens, layers=layers,
         dtype=dtype, batch_size=batch_size, batch_tokens=batch_tokens, chunk_tokens=chunk_tokens,
         device=device, trust_remote_code=trust_remote_code, max_length=max_length, seed=seed,
+        keep=keep,
     )
     plan, out = job.plan, Path(out)
+    keep_spec = None if job.keep_n is None else {"n": job.keep_n, "seed": int(seed)}
     with StoreWriter(out, job.manifest) as writer:  # the lock: a second driver stops here
         if writer.complete:
+            _shards.remove_shards(out)  # a driver killed between writing a sketch store and this
             return EmbeddingStore(out)
+        if keep_spec is not None and writer.n_chunks:
+            writer.reset()  # killed while writing the sketch store: written anew from the shard sketches
         job.check_resume(writer)
         shards = _shards.plan_shards(plan.chunks, plan.lengths, chunks_per_shard)
         _shards.clean_temporary(out)
-        committed = _shards.committed_shards(out, shards)
-        merged = _Merger(writer, shards)
+        committed = _shards.committed_shards(out, shards, keep_spec)
+        merged: _Merger | _SketchMerger
+        if keep_spec is None:
+            merged = _Merger(writer, shards)
+        else:
+            from isoscope.sketch import StoreSketch
+
+            merged = _SketchMerger(out, shards, StoreSketch(job.layers, job.encoder.hidden_size,
+                                                            keep_spec["n"], keep_spec["seed"]))
         committed |= {s.id for s in shards[: merged.next]}  # merged by an earlier driver
         merged.advance(committed)
         todo = [s for s in shards[merged.next :] if s.id not in committed]
@@ -265,7 +298,7 @@ def extract_ray(
             "device": "cuda" if gpus_per_worker and device == "cpu" else device,
             "trust_remote_code": trust_remote_code, "max_length": max_length,
             "threads": cpus_per_worker, "model_sha256": job.manifest["model_sha256"],
-            "linear_kernel": job.manifest["extraction"]["linear_kernel"],
+            "linear_kernel": job.manifest["extraction"]["linear_kernel"], "keep": keep_spec,
             "pause": float(os.environ.get(PAUSE_ENV, 0) or 0),
         }
         done_tokens = sum(s.n_tokens for s in shards if s.id in committed)
@@ -296,12 +329,14 @@ def extract_ray(
                 f"The Ray run on store {out} ended with {len(shards) - merged.next} shards not "
                 "extracted; run the same command again to resume it."
             )
-        _shards.remove_shards(out)
+        if keep_spec is None:
+            _shards.remove_shards(out)
         record = _throughput_record(throughput)
         for row in record:
             logger.info("ray worker %s: %d shards, %d tokens, %.0f tokens/s", row["worker"], row["shards"],
                         row["tokens"], row["tokens_per_s"])
-        extra = job.final_extra(writer.n_tokens) or {}
+        n_tokens = writer.n_tokens if isinstance(merged, _Merger) else merged.sketch.n_tokens
+        extra = job.final_extra(n_tokens) or {}
         extra["extraction"] = {**job.manifest["extraction"], "engine": "ray", "ray": {
             "address": address or "local", "workers": n_workers, "cpus_per_worker": cpus_per_worker,
             "gpus_per_worker": gpus_per_worker, "worker_device": settings["device"],
@@ -309,7 +344,13 @@ def extract_ray(
             "shards_this_run": sum(int(r["shards"]) for r in record),
             "wall_seconds": time.perf_counter() - began, "per_worker": record,
         }}
-        return writer.finalize(extra)
+        if isinstance(merged, _Merger):
+            return writer.finalize(extra)
+        from isoscope.sketch import write_sketch_store
+
+        store = write_sketch_store(writer, merged.sketch, len(plan.sentences), extra)
+        _shards.remove_shards(out)  # only now: until the store is written, a rerun reloads them
+        return store
 
 
 class _Merger:
@@ -335,6 +376,24 @@ class _Merger:
             self.next += 1
 
 
+class _SketchMerger:
+    """Folds committed shard sketches into the store's sketch in shard order, as far as they go.
+
+    The shard folders are kept (they are the only copy until the sketch store is written).
+    """
+
+    def __init__(self, root: Path, shards: list[_shards.Shard], sketch: Any) -> None:
+        self.root = root
+        self.shards = shards
+        self.sketch = sketch
+        self.next = 0
+
+    def advance(self, committed: set[int]) -> None:
+        while self.next < len(self.shards) and self.shards[self.next].id in committed:
+            self.sketch.merge(_shards.load_shard_sketch(self.root, self.shards[self.next]))
+            self.next += 1
+
+
 def _run_pool(ray: Any, plan: Any, todo: list[_shards.Shard], model: Any, settings: dict[str, Any], workers: int,
               cpus_per_worker: int, gpus_per_worker: float | None) -> Iterator[tuple[str, bytes]]:
     """Yield (meta, payload) of each shard as the actor pool finishes it."""
@@ -342,9 +401,11 @@ def _run_pool(ray: Any, plan: Any, todo: list[_shards.Shard], model: Any, settin
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver's own bar counts shards and tokens
+    ends = np.concatenate([[0], np.cumsum(plan.lengths)])
     rows = [{
         "shard": s.id, "first_chunk": s.first_chunk, "stop_chunk": s.stop_chunk,
         "first_sentence": s.first_sentence, "stop_sentence": s.stop_sentence, "n_tokens": s.n_tokens,
+        "first_row": int(ends[s.first_sentence]),  # the shard's first global row (sketch ids)
         "sentences": plan.sentences[s.first_sentence : s.stop_sentence],
         # The shard's chunks as sentence ranges relative to its first sentence.
         "chunks": [[a - s.first_sentence, b - s.first_sentence] for a, b in plan.chunks[s.first_chunk : s.stop_chunk]],

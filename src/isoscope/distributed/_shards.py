@@ -16,11 +16,15 @@ first copy. The driver then merges committed shards in shard order into the stor
 store's chunks, layer bytes and token table are the single-process ones, and deletes each shard
 once the writer has counted its chunks.
 
-Seam for sketch stores: a shard's ``meta.json`` lists its files by role (``files`` maps each
-name to its size, digest and role: ``tokens`` or ``layer``). A worker that also keeps per-layer
-accumulators and sample candidates would add them as further files with their own role, and
-:func:`merge_shard` is the one place where the driver would fold them into the store's sketch
-(in shard order, after the shard's chunks). Nothing of this is implemented here.
+Sketch stores (``--keep sample:N``): the worker runs the same loop into a :class:`ShardSketch`
+instead, which folds each chunk into a :class:`~isoscope.sketch.StoreSketch` of the shard with
+the chunk's *global* row ids (the shard's first row is the tokens of the shards before it), so
+the keyed-hash sample of the shard holds exactly the rows a single process would keep from it.
+The shard's files are then the sketch's (``sketch.safetensors``, role ``sketch``, and the
+sample's token rows as Parquet, role ``sketch_tokens``; no pickle), its meta records ``keep``
+(sample size and seed), and the driver folds committed shards into the store's sketch in shard
+order with :func:`load_shard_sketch` and :meth:`~isoscope.sketch.StoreSketch.merge`, keeping
+the shard folders until the sketch store is written (a driver killed before that reloads them).
 """
 
 from __future__ import annotations
@@ -90,6 +94,47 @@ def plan_shards(chunks: list[tuple[int, int]], lengths: np.ndarray, chunks_per_s
     return shards
 
 
+class ShardSketch:
+    """The sink a worker's extraction loop folds its shard's chunks into, for a sketch store.
+
+    Parameters
+    ----------
+    layers : list of int
+        Hidden states extracted.
+    hidden_size : int
+        Width of the vectors.
+    n, seed : int
+        Sample size and seed of ``--keep sample:N`` (:class:`~isoscope.sketch.BottomKSample`).
+    first_row : int
+        Global row id of the shard's first token (tokens of the corpus before the shard).
+    """
+
+    def __init__(self, layers: list[int], hidden_size: int, n: int, seed: int, first_row: int) -> None:
+        from isoscope.extract import SketchSink
+        from isoscope.sketch import StoreSketch
+
+        self.sketch = StoreSketch(layers, hidden_size, n, seed)
+        self._sink = SketchSink(self.sketch, first_row)
+        self.chunks: list[dict[str, int]] = []
+
+    def append(self, arrays: dict[int, np.ndarray], tokens: Any, n_sentences: int) -> None:
+        """Fold one chunk into the shard's sketch (its rows follow the previous chunk's)."""
+        self._sink.append(arrays, tokens, n_sentences)
+        self.chunks.append({"rows": int(tokens.num_rows), "sentences": int(n_sentences)})
+
+    def files(self, first_chunk: int) -> list[tuple[str, str, bytes]]:
+        """(name, role, bytes) of the shard's sketch file and its sample's token rows."""
+        import tempfile
+
+        from isoscope.sketch import SAMPLE_TOKENS, SKETCH_FILE
+
+        with tempfile.TemporaryDirectory(prefix="isoscope-shard-") as tmp:
+            self.sketch.save(tmp)
+            return [(name, role, (Path(tmp) / name).read_bytes())
+                    for name, role in ((SKETCH_FILE, "sketch"), (SAMPLE_TOKENS, "sketch_tokens"))
+                    if (Path(tmp) / name).exists()]
+
+
 class ShardBuffer:
     """The sink a worker's extraction loop commits its shard's chunks to, in memory.
 
@@ -127,11 +172,13 @@ class ShardBuffer:
         return out
 
 
-def pack_shard(shard: Shard, buffer: ShardBuffer, worker: dict[str, Any]) -> tuple[str, bytes]:
+def pack_shard(shard: Shard, buffer: ShardBuffer | ShardSketch, worker: dict[str, Any],
+               keep: dict[str, int] | None = None) -> tuple[str, bytes]:
     """A worker's result: the shard's meta as JSON text and its files concatenated.
 
     ``worker`` (who ran it, tokens, seconds) is carried in the meta for the driver's
-    throughput record.
+    throughput record; ``keep`` (``{"n": N, "seed": S}`` of a sketch shard, None for a
+    shard of every vector) lets a rerun tell shards of another sample apart.
     """
     import json
 
@@ -144,6 +191,7 @@ def pack_shard(shard: Shard, buffer: ShardBuffer, worker: dict[str, Any]) -> tup
         "first_sentence": shard.first_sentence,
         "stop_sentence": shard.stop_sentence,
         "n_tokens": shard.n_tokens,
+        "keep": keep,
         "chunks": buffer.chunks,
         "files": [{"name": n, "role": r, "bytes": len(b), "blake2b": _bytes_digest(b)} for n, r, b in files],
         "worker": worker,
@@ -220,11 +268,12 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def committed_shards(root: Path, shards: list[Shard]) -> set[int]:
+def committed_shards(root: Path, shards: list[Shard], keep: dict[str, int] | None = None) -> set[int]:
     """Ids of the shards committed under ``STORE/shards`` that match this plan.
 
     A shard folder whose meta is unreadable or whose chunks are not the plan's (another
-    ``chunks_per_shard`` or batch setting) is removed, so it is extracted again.
+    ``chunks_per_shard`` or batch setting), or that holds another kind of shard than ``keep``
+    asks for (see :func:`pack_shard`), is removed, so it is extracted again.
     """
     folder = shards_dir(root)
     by_id = {s.id: s for s in shards}
@@ -237,7 +286,7 @@ def committed_shards(root: Path, shards: list[Shard]) -> set[int]:
             continue
         shard = by_id.get(int(match.group(1)))
         meta = _read_meta(path)
-        if shard is None or meta is None or not _matches(meta, shard):
+        if shard is None or meta is None or not _matches(meta, shard) or meta.get("keep") != keep:
             shutil.rmtree(path, ignore_errors=True)
             continue
         found.add(shard.id)
@@ -272,17 +321,7 @@ def merge_shard(writer: StoreWriter, shard: Shard) -> None:
     import pyarrow.parquet as pq
 
     path = shards_dir(writer.root) / shard.name
-    meta = _read_meta(path)
-    if meta is None or not _matches(meta, shard):
-        raise StoreError(f"Shard {shard.id} of store {writer.root} is missing or damaged; run the same command again.")
-    files = {rec["name"]: rec for rec in meta["files"]}
-    for name, rec in files.items():
-        if not (path / name).exists() or file_digest(path / name) != rec["blake2b"]:
-            shutil.rmtree(path, ignore_errors=True)
-            raise StoreError(
-                f"Shard {shard.id} of store {writer.root} is damaged ({name} differs from what its "
-                "worker wrote); run the same command again to extract it anew."
-            )
+    meta = _checked_meta(writer.root, shard)
     blocks = {layer: _layer_rows(path / f"layer_{layer:03d}.bin", writer.dtype, writer.hidden_size)
               for layer in writer.layers}
     row = 0
@@ -298,6 +337,50 @@ def merge_shard(writer: StoreWriter, shard: Shard) -> None:
         row += rows
     del blocks
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _checked_meta(root: Path, shard: Shard) -> dict[str, Any]:
+    """A committed shard's meta, after each of its files is checked against its digest.
+
+    A damaged shard is removed (so the same command run again extracts it anew) and reported.
+    """
+    path = shards_dir(root) / shard.name
+    meta = _read_meta(path)
+    if meta is None or not _matches(meta, shard):
+        raise StoreError(f"Shard {shard.id} of store {root} is missing or damaged; run the same command again.")
+    for rec in meta["files"]:
+        name = rec["name"]
+        if not (path / name).exists() or file_digest(path / name) != rec["blake2b"]:
+            shutil.rmtree(path, ignore_errors=True)
+            raise StoreError(
+                f"Shard {shard.id} of store {root} is damaged ({name} differs from what its "
+                "worker wrote); run the same command again to extract it anew."
+            )
+    return meta
+
+
+def load_shard_sketch(root: Path, shard: Shard) -> Any:
+    """The :class:`~isoscope.sketch.StoreSketch` of a committed sketch shard (files checked).
+
+    The shard folder is kept: the driver removes it once the sketch store is written.
+
+    Raises
+    ------
+    StoreError
+        When the shard's files differ from their record (the shard is removed) or its sketch
+        does not count the shard's tokens.
+    """
+    from isoscope.sketch import StoreSketch
+
+    _checked_meta(root, shard)
+    sketch = StoreSketch.load(shards_dir(root) / shard.name)
+    if sketch.n_tokens != shard.n_tokens:
+        shutil.rmtree(shards_dir(root) / shard.name, ignore_errors=True)
+        raise StoreError(
+            f"Shard {shard.id} of store {root} counts {sketch.n_tokens} tokens, not the plan's "
+            f"{shard.n_tokens}; run the same command again to extract it anew."
+        )
+    return sketch
 
 
 def _layer_rows(path: Path, dtype: np.dtype, width: int) -> np.ndarray:

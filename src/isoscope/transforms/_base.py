@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self, overload
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+# check_positive_int lives in isoscope._validation (the CLI uses it too); re-exported here.
+from isoscope._validation import check_positive_int as check_positive_int
 from isoscope.errors import InputError
 
 #: Default relative floor on eigenvalues (whitening) and variances (standardisation): values
@@ -259,16 +261,3 @@ def top_directions(X_centered: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
 def default_abtt_components(n_features: int) -> int:
     """Mu & Viswanath's rule D ~ d/100 (at least 1): 3 at width 300, 8 at 768, 41 at 4096."""
     return max(1, int(round(n_features / 100)))
-
-
-@overload
-def check_positive_int(value: Any, name: str, *, allow_none: Literal[False]) -> int: ...
-@overload
-def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None: ...
-def check_positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None:
-    """Validate a hyper-parameter that must be a positive integer (or None)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)

@@ -38,7 +38,7 @@ def extract_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the --keep sample."),
     engine: str = typer.Option(
-        "single", "--engine", help="single (this process) or ray (a Ray Data actor pool; needs isoscope[ray])."
+        "single", "--engine", help="single (this process) or ray (a Ray Data actor pool; needs isoscope\\[ray])."
     ),
     address: str = typer.Option(
         None, "--address", help="Ray cluster: auto or HOST:PORT (default: a local Ray instance for the run)."

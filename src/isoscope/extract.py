@@ -421,6 +421,7 @@ def extract(
     seed: int = 0,
     progress: bool = True,
     keep: str = "all",
+    sketch_checkpoint_s: float = 600.0,
 ) -> EmbeddingStore:
     """Extract token vectors of every requested layer into a store (resuming if unfinished).
 
@@ -465,7 +466,11 @@ def extract(
     keep : {"all", "sample:N"}
         ``all`` stores every vector. ``sample:N`` makes a sketch store (:mod:`isoscope.sketch`):
         float64 moments of every token per layer and the vectors of a bottom-k sample of N
-        token rows seeded by ``seed``; a killed sketch extraction starts again from the start.
+        token rows seeded by ``seed``.
+    sketch_checkpoint_s : float
+        With ``keep="sample:N"``: seconds between checkpoints of the in-memory sketch
+        (:mod:`isoscope._sketch_checkpoint`, under ``STORE/sketch-checkpoint/``); a killed
+        sketch extraction, run again, resumes after the last one. 0 saves after every chunk.
 
     Returns
     -------
@@ -484,7 +489,7 @@ def extract(
         if writer.complete:
             return EmbeddingStore(out)
         if job.keep_n is not None and writer.n_chunks:
-            writer.reset()  # a sketch commits once, at the end: a killed one starts again
+            writer.reset()  # killed while writing the sample rows: the checkpoint has them all
         job.check_resume(writer)
         bar = tqdm(total=plan.n_tokens, unit="tok", desc=f"extract {encoder.name}", disable=not progress,
                    initial=writer.n_tokens, smoothing=0.1)
@@ -492,12 +497,23 @@ def extract(
             with bar:
                 run_chunks(job, range(writer.n_chunks, len(plan.chunks)), writer, on_batch=bar.update)
             return writer.finalize(job.final_extra(writer.n_tokens))
+        from isoscope._sketch_checkpoint import (
+            CheckpointingSink,
+            load_checkpoint,
+            remove_checkpoint,
+        )
         from isoscope.sketch import StoreSketch, write_sketch_store
 
-        sketch = StoreSketch(job.layers, encoder.hidden_size, job.keep_n, seed)
+        resumed = load_checkpoint(writer.root, plan, job.keep_n, seed)
+        sketch, done = resumed or (StoreSketch(job.layers, encoder.hidden_size, job.keep_n, seed), 0)
+        sink = CheckpointingSink(SketchSink(sketch, sketch.n_tokens), writer.root, plan, done,
+                                 sketch_checkpoint_s)
+        bar.update(sketch.n_tokens)
         with bar:
-            run_chunks(job, range(len(plan.chunks)), SketchSink(sketch), on_batch=bar.update)
-        return write_sketch_store(writer, sketch, len(plan.sentences), job.final_extra(sketch.n_tokens))
+            run_chunks(job, range(done, len(plan.chunks)), sink, on_batch=bar.update)
+        store = write_sketch_store(writer, sketch, len(plan.sentences), job.final_extra(sketch.n_tokens))
+        remove_checkpoint(writer.root)
+        return store
 
 
 @dataclass

@@ -25,7 +25,11 @@ from typing import Any
 import numpy as np
 
 from isoscope.errors import InputError, IsoscopeError
-from isoscope.metrics.streaming import StreamingLogPartition, StreamingMoments, partition_accumulator
+from isoscope.metrics.streaming import (
+    StreamingLogPartition,
+    StreamingMoments,
+    partition_accumulator,
+)
 
 log = logging.getLogger(__name__)
 

@@ -151,3 +151,14 @@ def test_cli_analyze_sketch_exact_partition(bert: tuple, tmp_path: Path) -> None
     assert data["measures"]["isotropy_partition_centered"]["evidence"] == SECOND_PASS_EVIDENCE
     assert data["settings"]["exact_partition"] is True
     assert data["source"]["exact_partition"]["corpus"].startswith("text:")
+
+
+def test_load_model_runs_the_recorded_linear_kernel(tiny_bert: Path) -> None:
+    from isoscope.extract import load_model
+    from isoscope.models._onednn import _eligible
+
+    plain = load_model(str(tiny_bert), linear_kernel="torch")
+    assert plain.linear_kernel == "torch" and plain.linear_kernel_check is None  # not timed
+    packed = load_model(str(tiny_bert), linear_kernel="onednn-packed")
+    assert packed.linear_kernel_check is None
+    assert packed.linear_kernel == ("onednn-packed" if _eligible(plain.model) else "torch")

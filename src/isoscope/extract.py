@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import platform
 from collections.abc import Sequence
@@ -553,17 +554,45 @@ class ExtractionJob:
 
 
 def load_model(model: str | Any, *, device: str = "cpu", trust_remote_code: bool = False,
-               max_length: int | None = None) -> Any:
-    """The encoder :func:`extract` runs: a static table, a Hugging Face model, or ``model`` itself."""
+               max_length: int | None = None, linear_kernel: str | None = None) -> Any:
+    """The encoder :func:`extract` runs: a static table, a Hugging Face model, or ``model`` itself.
+
+    ``linear_kernel`` (``"torch"`` or ``"onednn-packed"``, as a manifest's
+    ``extraction.linear_kernel`` records it) runs a model loaded by name on that kernel instead
+    of timing both (:mod:`isoscope.models._onednn`), so that re-running a recorded extraction
+    gives the same float32 sums; a packed kernel this machine lacks falls back to torch's.
+    """
     from isoscope.models import is_static, load_encoder, load_static
     from isoscope.models.static import StaticEncoder
 
     if isinstance(model, (str, os.PathLike)) and is_static(model):
         return StaticEncoder(load_static(model))
-    if isinstance(model, (str, os.PathLike)):
+    if not isinstance(model, (str, os.PathLike)):
+        return model
+    if linear_kernel is None:
         return load_encoder(str(model), device=device, trust_remote_code=trust_remote_code,
                             max_length=max_length)
-    return model
+    saved = os.environ.get("ISOSCOPE_ONEDNN")
+    os.environ["ISOSCOPE_ONEDNN"] = "0"  # no timing: the kernel is given
+    try:
+        encoder = load_encoder(str(model), device=device, trust_remote_code=trust_remote_code,
+                               max_length=max_length)
+    finally:
+        if saved is None:
+            os.environ.pop("ISOSCOPE_ONEDNN", None)
+        else:
+            os.environ["ISOSCOPE_ONEDNN"] = saved
+    if linear_kernel == "onednn-packed" and getattr(encoder, "model", None) is not None:
+        from isoscope.models._onednn import pack_linear_layers
+
+        if pack_linear_layers(encoder.model):
+            encoder.linear_kernel = "onednn-packed"
+        else:
+            logging.getLogger(__name__).warning(
+                "%s ran on oneDNN packed weights when it was extracted, which this machine "
+                "lacks; running it on torch's kernel (float32 sums may differ in the last bits)",
+                model)
+    return encoder
 
 
 def prepare_extraction(

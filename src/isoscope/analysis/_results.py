@@ -112,8 +112,10 @@ class AnalysisResult:
                 if m.evidence == "all tokens":
                     meta[m.key]["evidence"] = "sample"
         if self.settings.get("exact_partition"):
+            # A --keep all store streams its layers; a sketch store ran the model again.
+            how = (self.source.get("exact_partition") or {}).get("evidence", "all tokens")
             for key in REGISTRY.group("partition").keys:
-                meta[key]["evidence"] = "all tokens"
+                meta[key]["evidence"] = how
         return meta
 
     def to_dict(self) -> dict:
@@ -202,6 +204,7 @@ class AnalysisResult:
         s = self.settings
         sizes = {
             "all tokens": f"{s.get('n_candidates', '?')} tokens",
+            "all tokens (second pass through the model)": f"{s.get('n_candidates', '?')} tokens",
             "sample": f"{s.get('n_sampled', '?')} tokens, seed {s.get('seed')}",
             "distinct sample": "distinct vectors, same seed",
         }

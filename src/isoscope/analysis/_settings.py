@@ -80,7 +80,8 @@ class AnalysisSettings:
     full_layer_stats: bool = True
     chunk_rows: int = 32768
     #: I(V) over every selected token of each layer, streamed in two passes (False: the
-    #: sample). Needs every vector, so a sketch store refuses it.
+    #: sample). A sketch store keeps a sample only, so it runs the extraction its manifest
+    #: records twice more instead (the analysed layers only; see ``analysis._second_pass``).
     exact_partition: bool = False
     threads: int | None = None
     #: "local" (one process) or "ray": moment passes per row-range shard and the exact

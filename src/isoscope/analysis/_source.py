@@ -336,11 +336,15 @@ def layer_pass(
 
 
 def check_exact_partition(src: Source) -> None:
-    """Refuse ``exact_partition`` on a sketch store (its layer files hold a sample only)."""
+    """Refuse the stored-layer ``exact_partition`` pass on a sketch store (a sample only).
+
+    A sketch store's I(V) over every token comes from running the model again
+    (:func:`~isoscope.analysis._second_pass.second_pass_partition`), not from its layer files.
+    """
     if src.sketch is not None:
         raise InputError(
-            "--exact-partition needs every vector, and this sketch store keeps a sample (its "
-            "I(V) values come from the sample); extract with --keep all to measure them exactly."
+            "A sketch store's layer files hold a sample only, so its I(V) over every token "
+            "comes from a second pass through the model (second_pass_partition), not from them."
         )
 
 
@@ -360,7 +364,8 @@ def exact_partition(src: Source, layer: int, candidates: np.ndarray, *, chunk_ro
     Raises
     ------
     InputError
-        For a sketch store, whose layer files hold a sample only.
+        For a sketch store, whose layer files hold a sample only (see
+        :func:`~isoscope.analysis._second_pass.second_pass_partition`).
     """
     from isoscope.metrics.streaming import stream_partition_isotropy
 

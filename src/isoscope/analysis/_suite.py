@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,7 +16,6 @@ from isoscope.analysis._results import AnalysisResult
 from isoscope.analysis._settings import AnalysisSettings, derived_seeds
 from isoscope.analysis._source import (
     Source,
-    check_exact_partition,
     exact_partition,
     layer_pass,
     sample_rows,
@@ -66,6 +66,9 @@ class Prepared:
     seeds: dict[str, int] = field(default_factory=dict)
     #: A distributed engine (``layer_pass`` and ``exact_knn`` methods); None: this process.
     engine: Any = None
+    #: I(V) keys per layer computed before the layers are measured (a sketch store's
+    #: ``exact_partition``: :func:`~isoscope.analysis._second_pass.second_pass_partition`).
+    partition: dict[int, dict[str, float]] | None = None
 
     def recorded_settings(self) -> dict[str, Any]:
         """Settings as written to results.json, with the sizes and derived seeds."""
@@ -128,8 +131,6 @@ def prepare(source: Any, layers: Sequence[int] | int | None, overrides: dict[str
     if src.store is None:
         s.include_special = None
         s.drop_position_zero = None
-    if s.exact_partition:
-        check_exact_partition(src)
     lay = src.resolve_layers(layers)
     cand = src.candidates(bool(s.include_special), bool(s.drop_position_zero))
     if cand.size < 3:
@@ -316,11 +317,39 @@ def measure_store_layer(p: Prepared, layer: int, timings: dict[str, float]) -> d
                       reference_cov=ref, neighbor_search=neighbor_searcher(s, p.seeds, p.engine),
                       **kw)
     entry = {"layer": int(layer), **measure_layer(data, timings=timings)}
-    if s.exact_partition:
+    if s.exact_partition and p.partition is not None:
+        entry.update(p.partition[int(layer)])
+    elif s.exact_partition:
         t0 = time.perf_counter()
         entry.update(exact_partition(p.src, layer, p.candidates, chunk_rows=s.chunk_rows))
         timings["exact_partition"] = round(time.perf_counter() - t0, 4)
     return entry
+
+
+def partition_second_pass(p: Prepared, timings: dict[str, Any], progress: bool | None) -> None:
+    """A sketch store's ``exact_partition``: run the model over the corpus again, all layers at once.
+
+    Sets ``p.partition`` and records the run under ``source["exact_partition"]`` and its time
+    under ``timings["exact_partition_s"]``; does nothing for other sources or settings.
+    """
+    if not p.settings.exact_partition or p.src.sketch is None:
+        return
+    from isoscope.analysis._second_pass import (
+        N_EXTRACTIONS,
+        SECOND_PASS_EVIDENCE,
+        second_pass_partition,
+    )
+
+    t0 = time.perf_counter()
+    select = (bool(p.settings.include_special), bool(p.settings.drop_position_zero))
+    with unlimited_threads():  # the model runs as extract ran it
+        p.partition = second_pass_partition(p.src, p.layers, select, progress=progress)
+    timings["exact_partition_s"] = round(time.perf_counter() - t0, 3)
+    m = p.src.store.manifest
+    p.src.info["exact_partition"] = {
+        "evidence": SECOND_PASS_EVIDENCE, "model": m.get("model"), "corpus": m.get("corpus"),
+        "extractions": N_EXTRACTIONS, "n_tokens": int(p.src.sketch.n_tokens), "layers": list(p.layers),
+    }
 
 
 def _progress(iterable: Any, enabled: bool | None, desc: str) -> Any:
@@ -353,11 +382,47 @@ def thread_limit(threads: int | None) -> Iterator[None]:
     except ImportError:  # pragma: no cover
         faiss_mod = None
     try:
-        with threadpool_limits(int(threads)):
-            yield
+        with threadpool_limits(int(threads)) as limiter:
+            token = _THREAD_LIMIT.set((limiter, int(threads), faiss_mod, before))
+            try:
+                yield
+            finally:
+                _THREAD_LIMIT.reset(token)
     finally:
         if faiss_mod is not None:
             faiss_mod.omp_set_num_threads(before)
+
+
+#: The :func:`thread_limit` in force (its threadpoolctl limiter, thread count, and faiss
+#: with its thread count before), if any.
+_THREAD_LIMIT: contextvars.ContextVar[tuple[Any, int, Any, int] | None] = contextvars.ContextVar(
+    "isoscope_thread_limit", default=None)
+
+
+@contextlib.contextmanager
+def unlimited_threads() -> Iterator[None]:
+    """Lift the :func:`thread_limit` in force for a block, and put it back after.
+
+    A model run inside analysis (a sketch store's second pass) must use the thread count
+    extraction used: float32 sums of a GEMM split over other threads differ in the last bits.
+    """
+    current = _THREAD_LIMIT.get()
+    if current is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    limiter, threads, faiss_mod, before = current
+    limiter.restore_original_limits()
+    # faiss shares an OpenMP runtime with torch, and was limited before threadpoolctl looked.
+    if faiss_mod is not None:
+        faiss_mod.omp_set_num_threads(before)
+    try:
+        yield
+    finally:
+        if faiss_mod is not None:
+            faiss_mod.omp_set_num_threads(threads)
+        threadpool_limits(threads)  # the outer limiter restores the originals at its end
 
 
 @contextlib.contextmanager
@@ -440,6 +505,7 @@ def analyze(
         p = prepare(source, layers, {"sample": sample, "seed": seed, **settings})
         entries = []
         timings: dict[str, Any] = {"layers": {}}
+        partition_second_pass(p, timings, progress)
         with _engine(p):
             for layer in _progress(p.layers, progress, "isoscope analyze"):
                 lt: dict[str, float] = {}

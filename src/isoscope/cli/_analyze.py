@@ -76,7 +76,7 @@ def analyze_command(
     exact_partition: bool = typer.Option(
         False, "--exact-partition",
         help="I(V) over every selected token (two streamed passes per layer) instead of the "
-             "sample; a --keep all store only.",
+             "sample; a sketch store (--keep sample:N) runs its model over its corpus twice more.",
     ),
 ) -> None:
     """Measure anisotropy, clusters, LID and frequency structure of every layer."""

@@ -34,6 +34,11 @@ def results_reference() -> str:
     lines += [f"- **{e}**: {_EVIDENCE_HELP[e]}." for e in EVIDENCE]
     lines += [
         "",
+        "With `analyze --exact-partition` the `partition` keys come from every selected token "
+        "instead of the sample: evidence **all tokens** for a `--keep all` store (its layers "
+        "streamed), **all tokens (second pass through the model)** for a sketch store (its "
+        "extraction run twice more; `source.exact_partition` records the run).",
+        "",
         "A value whose source says *isoscope variant* is not a paper's definition; it sits "
         "beside the paper's value under its own key.",
         "",

@@ -26,6 +26,7 @@ from isoscope.metrics.spectrum import floored_eigh
 __all__ = [
     "StreamingMoments",
     "StreamingLogPartition",
+    "partition_accumulator",
     "stream_partition_isotropy",
     "stream_moments",
 ]
@@ -310,6 +311,37 @@ def stream_moments(chunks: Iterable[Any], *, unit: bool = False) -> StreamingMom
     return acc
 
 
+def partition_accumulator(moments: StreamingMoments, normalisation: str) -> StreamingLogPartition:
+    """The empty log Z(c) accumulator of I(V)'s second pass, directions fixed by ``moments``.
+
+    Parameters
+    ----------
+    moments : StreamingMoments
+        Moments of the rows the second pass will see (of their unit-scaled copies for
+        ``"unit"``).
+    normalisation : {"raw", "centered", "unit"}
+        ``c`` runs over both signs of the eigenvectors of the raw second moment (raw, unit)
+        or of the scatter about the mean (centred, whose pass subtracts that mean).
+
+    Returns
+    -------
+    StreamingLogPartition
+        Feed it the rows (as they are: it centres or scales them itself); its ``log_z`` goes
+        to :func:`~isoscope.metrics.isotropy.isotropy_from_log_z`.
+    """
+    if normalisation not in NORMALISATIONS:
+        raise InputError(
+            f"Unknown normalisation {normalisation!r}; use one of {', '.join(NORMALISATIONS)}."
+        )
+    M = moments.m2_ if normalisation == "centered" else moments.second_moment()
+    _, U, _ = floored_eigh(M)
+    return StreamingLogPartition(
+        np.hstack([U, -U]),
+        shift=moments.mean if normalisation == "centered" else None,
+        unit=normalisation == "unit",
+    )
+
+
 def stream_partition_isotropy(
     chunks: Callable[[], Iterable[Any]],
     *,
@@ -334,16 +366,9 @@ def stream_partition_isotropy(
         raise InputError(
             f"Unknown normalisation {normalisation!r}; use one of {', '.join(NORMALISATIONS)}."
         )
-    unit = normalisation == "unit"
     if moments is None:
-        moments = stream_moments(chunks(), unit=unit)
-    M = moments.m2_ if normalisation == "centered" else moments.second_moment()
-    _, U, _ = floored_eigh(M)
-    acc = StreamingLogPartition(
-        np.hstack([U, -U]),
-        shift=moments.mean if normalisation == "centered" else None,
-        unit=unit,
-    )
+        moments = stream_moments(chunks(), unit=normalisation == "unit")
+    acc = partition_accumulator(moments, normalisation)
     for c in chunks():
         acc.update(c)
     return isotropy_from_log_z(acc.log_z, normalisation), moments

@@ -66,7 +66,7 @@ def _sparse_ticks(ax: Any, labels: Sequence[str], most: int = 12) -> None:
     """Label at most ``most`` of the x positions 0..len(labels)-1 (every other one, …)."""
     step = max(1, int(np.ceil(len(labels) / most)))
     at = np.arange(0, len(labels), step)
-    ax.set_xticks(at, [labels[i] for i in at], rotation=45 if len(at) > 6 else 0)
+    ax.set_xticks(at, [labels[int(i)] for i in at], rotation=45 if len(at) > 6 else 0)
 
 
 def plot_layer_similarity(results: ResultsLike) -> Any:
@@ -316,8 +316,8 @@ def plot_gride_curve(results: ResultsLike) -> Any:
                 pts = [(lay, _num(c["id"][list(c["n2"]).index(n2)]),
                         _num((c.get("err") or [np.nan] * len(c["id"]))[list(c["n2"]).index(n2)]))
                        for lay, c in cs if n2 in list(c["n2"])]
-                lay, y, err = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
-                ax.errorbar(lay, y, yerr=np.where(np.isfinite(err), err, 0.0), marker="o", ms=3,
+                xs, y, err = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+                ax.errorbar(xs, y, yerr=np.where(np.isfinite(err), err, 0.0), marker="o", ms=3,
                             capsize=2, lw=1.2, color=PALETTE[j % len(PALETTE)],
                             label=f"2n = {n2}")
             ax.set_xlabel("layer")

@@ -236,8 +236,17 @@ def test_findings_end_to_end_on_tiny_models(tmp_path: Path, tiny_bert: Path, tin
         assert f"## {c.number}. {c.title}" in text
         assert f"**Verdict: {c.verdict}**" in text
     assert "at least 90 %" in text
+    for c in claims:  # claims 8-11 explain their tables, figure and checks
+        section = text.split(f"## {c.number}. {c.title}", 1)[1].split("\n## ", 1)[0]
+        assert ("**How to read this.** " + c.reading[:80] in section) == (c.number >= 8)
+    seconds = sum(float(v["seconds"]) for d in collected["models"].values()
+                  for step in d.values() if isinstance(step, dict)
+                  for v in (step.values() if "seconds" not in step else [step])
+                  if isinstance(v, dict) and "seconds" in v)
+    assert f"({seconds:,.0f} s), the sum of the seconds recorded by the" in text
+    assert "CPU" not in text  # the step files do not record the machine: none is named
     for name in ("cosine", "clusters", "centering", "manifolds", "frequency", "lid", "repairs",
-                 "cka"):
+                 "massive", "id_profile", "erank", "cka"):
         assert (tmp_path / "docs" / "findings" / f"{name}.png").stat().st_size > 5_000
     numbers = json.loads((tmp_path / "docs" / "findings" / "findings.json").read_text())
     first = numbers["models"][bert]["analysis"]["wikitext"]["layers"][1]

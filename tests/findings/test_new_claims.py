@@ -208,3 +208,76 @@ def test_cka_claim_checks_adjacency() -> None:
     assert sources == ["results' layer_similarity", "results' layer_similarity"]
     missing = claim_cka({"m": _model("BERT family", s_inter=[0.1] * 3)})
     assert [k.passed for k in missing.checks] == [None] and missing.verdict == NOT_TESTABLE
+
+
+# -- what the page prints beside the checks ----------------------------------------------------
+
+
+def test_claims_8_to_11_carry_their_reading_notes() -> None:
+    from isoscope.findings._claims import CKA, ERANK, ID_PROFILE, MASSIVE
+
+    gpt = _causal([_massive_entry(i, [7], 0, 5000.0) for i in range(3)])
+    built = [claim_massive({"gpt": gpt}), claim_id_profile({}), claim_effective_rank({}),
+             claim_cka({})]
+    for claim, text, names in zip(built, (MASSIVE, ID_PROFILE, ERANK, CKA), (
+            ("> 100", "1000 × the median", "position 0", "delimiter", "dequantised"),
+            ("TwoNN", "GRIDE", "r₁₆/r₈", "Layer 0", "proteins and images"),
+            ("singular values", "ε = 10⁻⁷", "each prompt", "dip"),
+            ("‖YᵀX‖²_F", "orthogonal", "debiased", "residual", "Nguyen et al.")), strict=True):
+        assert claim.reading == text.reading and len(text.reading) > 800
+        for name in names:
+            assert name in text.reading, (claim.number, name)
+
+
+def test_run_time_is_the_sum_of_the_step_seconds_and_names_no_machine() -> None:
+    from isoscope.findings._render import compute_minutes, run_time_line
+
+    collected = {"models": {
+        "a": {"family": "BERT family", "analysis": {"wikitext": {"seconds": 3000.0},
+                                                     "ptb": {"seconds": 700.4}},
+              "repairs": {"seconds": 20.0, "transforms": []}},
+        "b": {"family": "GPT family", "analysis": {"wikitext": {"seconds": 1.0}},
+              "position_zero": {"seconds": 9.0, "massive": {"layers": []}}},
+    }}
+    line = run_time_line(collected)
+    assert line.startswith("1 h 02 min (3,730 s), the sum of the seconds recorded by the 5 step")
+    assert "do not record the machine" in line and "CPU" not in line
+    assert compute_minutes(collected) == pytest.approx(3730.4 / 60)
+
+
+def test_new_figures_draw_the_collected_values(tmp_path, monkeypatch) -> None:
+    from isoscope.findings import _figures as F
+
+    drawn = {}
+    save = F._save
+
+    def keep(fig, path):
+        drawn[path.stem] = [[(np.asarray(ln.get_xdata(), float).tolist(),
+                              np.asarray(ln.get_ydata(), float).tolist()) for ln in ax.lines]
+                            for ax in fig.axes]
+        return save(fig, path)
+
+    monkeypatch.setattr(F, "_save", keep)
+    gpt = _causal([_massive_entry(i, [7] if i else [], 0, 10.0 ** (i + 1)) for i in range(4)])
+    gpt["analysis"]["wikitext"]["layers"] = _results(
+        s_inter=[0.1] * 4, id_twonn=[5, 9, 7, 6], id_gride=[6, 10, 8, 7],
+        effective_rank=[90, 60, 40, 50])["layers"]
+    bert = _model("BERT family", s_inter=[0.1] * 3, id_twonn=[4, 8, 5], id_gride=[5, 9, 6],
+                  effective_rank=[80, 70, 75], max_abs_activation=[2.0, 3.0, 4.0],
+                  massive_activation_ratio=[20.0, 30.0, 40.0], massive_activation_dims=[0] * 3)
+    models = {"gpt": gpt, "bert": bert, "glove": _model("static", id_twonn=[30.0])}
+    for draw in (F.fig_massive, F.fig_id_profile, F.fig_effective_rank):
+        assert draw(models, tmp_path).stat().st_size > 5_000
+    # massive: causal model from its position-0 pass, encoder from its analysis; thresholds
+    (gpt_ratio, bert_ratio, factor), (gpt_top, bert_top, floor) = drawn["massive"]
+    assert gpt_ratio == ([0, 1 / 3, 2 / 3, 1], [10.0, 100.0, 1000.0, 10000.0])
+    assert bert_ratio == ([0, 0.5, 1], [20.0, 30.0, 40.0]) and bert_top[1] == [2.0, 3.0, 4.0]
+    assert gpt_top[1] == [2.0, 500.0, 500.0, 500.0]
+    assert factor[1] == [1000.0, 1000.0] and floor[1] == [100.0, 100.0]
+    (twonn_gpt, twonn_bert), (gride_gpt, _) = drawn["id_profile"]  # static table left out
+    assert twonn_gpt[1] == [5, 9, 7, 6] and twonn_bert[1] == [4, 8, 5]
+    assert gride_gpt[1] == [6, 10, 8, 7]
+    (er_gpt, er_bert), (share_gpt, _) = drawn["erank"]  # from layer 1, and over the width 100
+    assert er_gpt == ([1 / 3, 2 / 3, 1], [60, 40, 50]) and er_bert[1] == [70, 75]
+    assert share_gpt[1] == pytest.approx([0.6, 0.4, 0.5])
+    assert F.fig_massive({"bert": _model("BERT family", s_inter=[0.1] * 2)}, tmp_path) is None

@@ -260,3 +260,24 @@ def test_run_two_real_tokenisers_and_compare(tiny_bert, tiny_gpt2, corpus_file, 
     assert (words[1]["n_tokens"] > 1).any() or (words[0]["n_tokens"] > 1).any()
     assert pair["layers_a"] == pair["layers_b"] == [0, 1, 2, 3]
     assert f"aligned  {pair['n_aligned']} words" in r.output
+
+
+def test_panels_stay_legible_with_many_layers(make_results) -> None:
+    # 31 layers (SmolLM2's hidden states): a colour bar names the layers instead of a legend,
+    # the consecutive-layer ticks are thinned, and every colour bar says what it encodes.
+    res = _with_geometry(make_results(31, transforms=False, evaluation=False))
+    fig = G.plot_gride_curve(res)
+    curves, by_layer, bar = fig.axes[0], fig.axes[1], fig.axes[2]
+    assert curves.get_legend() is None and bar.get_ylabel() == "layer"
+    # the right panel holds the same values against the layer, one line per scale
+    at8 = by_layer.containers[2].lines[0]  # the data line of the third errorbar (2n = 8)
+    np.testing.assert_allclose(at8.get_xdata(), range(31))
+    np.testing.assert_allclose(at8.get_ydata(), [8.0 + i for i in range(31)])
+    assert [t.get_text() for t in by_layer.get_legend().get_texts()] == [
+        "2n = 2", "2n = 4", "2n = 8"]
+    fig = G.plot_layer_similarity(res)
+    labels = [t.get_text() for t in fig.axes[2].get_xticklabels()]
+    assert len(labels) <= 12 and labels[0] == "0→1" and labels[1] == "3→4"
+    assert {ax.get_ylabel() for ax in fig.axes[3:]} == {"linear CKA", "share of shared neighbours"}
+    few = G.plot_gride_curve(_with_geometry(make_results(4, transforms=False, evaluation=False)))
+    assert len(few.axes[0].get_legend().get_texts()) == 4

@@ -51,6 +51,8 @@ class ClaimText:
     paper: str
     method: str
     figure: tuple[str, str] | None = None  # (file, caption)
+    #: "How to read this": what the table, figure and checks show, and their caveats.
+    reading: str = ""
 
 
 @dataclass
@@ -88,11 +90,12 @@ class Claim:
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file, caption)
     notes: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
+    reading: str = ""
 
     @classmethod
     def of(cls, number: int, text: ClaimText) -> Claim:
-        """A claim with no checks yet, from its text (and its figure, if it has one)."""
-        c = cls(number, text.title, text.paper, text.method)
+        """A claim with no checks yet, from its text (its figure and reading note too)."""
+        c = cls(number, text.title, text.paper, text.method, reading=text.reading)
         if text.figure:
             c.figures.append(text.figure)
         return c
@@ -659,6 +662,33 @@ MASSIVE = ClaimText(
     "to the last have them; they sit in few dimensions (at most 1 % of the width, at least 4 "
     "allowed) and the commonest of them is massive in at least 75 % of those layers; the "
     "largest activation is at position 0 in at least half of them.",
+    ("massive.png", "Largest |a| over the median |a| (left; dotted: Sun et al.'s 1000) and the "
+                    "largest |a| (right; dotted: 100) per layer, WikiText; causal models with "
+                    "position 0 kept."),
+    reading=(
+        "Sun et al.'s test has two thresholds and both apply: |a| > 100 and |a| > 1000 × the "
+        "median |a| of the layer (isoscope takes the median over the layer's sampled "
+        "coordinates), so a layer with a tiny median (the embedding output) does not pass on the "
+        "ratio alone. 'Largest |a|' and 'largest / median' are the extremes over the layers; a "
+        "layer counts as having massive activations when some dimension's largest |a| over every "
+        "extracted token passes, so a single token is enough. 'Commonest dim' is the dimension "
+        "massive in most of those layers (the paper's fixed feature dimension), 'top at position "
+        "0' the share of them whose largest activation sits on a sentence's first token. The "
+        "last two columns are the attention-sink signature (Xiao et al., 2024): the first token's "
+        "share of the middle layer's squared norm against its share of the tokens; a norm share "
+        "many times the token share means the first position is carried by the massive "
+        "dimensions. For causal models every number comes from a separate pass with position 0 "
+        "and special tokens kept (the other claims drop position 0); encoders are shown from "
+        "their analysis, special tokens excluded, so an encoder's 'none' concerns its word "
+        "tokens only. Caveats: Sun et al. also find massive activations on the first delimiter "
+        "('.', a newline), which the position-0 check does not look for (the table's largest "
+        "activations name the token); they dissipate in the last layers, which is why "
+        "persistence asks for half of the layers rather than all; isoscope does not check that "
+        "the values stay nearly constant across layers or inputs; and the causal models' 4-bit "
+        "weights are dequantised, so magnitudes are close to, not equal to, the full-precision "
+        "models'. The report of a run draws each layer's largest |a| against its threshold and "
+        "the dimensions that hold it."
+    ),
 )
 
 ID_PROFILE = ClaimText(
@@ -671,6 +701,29 @@ ID_PROFILE = ClaimText(
     "MLE's median (lid_mle_median) shown beside them. Check per model, corpus and estimator: "
     "the largest ID is at an inner layer (not the first or the last), and both the first and "
     "the last layer are at least 10 % below it.",
+    ("id_profile.png", "TwoNN (left) and GRIDE (right) intrinsic dimension per hidden state "
+                       "against relative depth, WikiText."),
+    reading=(
+        "Each cell lists one value per hidden state, the embedding output (layer 0) first. "
+        "TwoNN uses each point's two nearest neighbours (μ = r₂/r₁, the largest 10 % of μ "
+        "dropped), so it measures the dimension at the sample's smallest scale, where noise "
+        "inflates it; GRIDE here uses the 8th and 16th neighbours (μ = r₁₆/r₈), a larger scale "
+        "that Denti et al. show is less sensitive to noise, and Valeriani et al. read the ID at "
+        "the scale where GRIDE is stable. Both run on Euclidean distances between the distinct "
+        "vectors of the seeded sample (special tokens and, for causal models, position 0 left "
+        "out); the median kNN-MLE LID of claim 6 is a third estimator, shown and not checked. "
+        "The check asks only for a peak at an inner layer with both ends at least 10 % below "
+        "it; Valeriani et al. describe more: an expansion in the first layers, a marked "
+        "contraction in the intermediate ones, and a roughly constant ID (or a second shallow "
+        "peak) near the output. Caveats: their models were trained on proteins and images, so "
+        "the claim is transferred to text here. Layer 0 of a model without position embeddings "
+        "(both causal models: rotary positions) is the token-embedding table, so its distinct "
+        "sample holds one vector per word piece, a different population from the contextual "
+        "layers; a high ID there can break 'the first layer is below the peak' for reasons "
+        "unrelated to the paper (the report's GRIDE panel shows each layer's curve across "
+        "scales). Absolute IDs depend on the sample size and the scale and assume one manifold "
+        "of even density: compare the shape across layers, not values across models."
+    ),
 )
 
 ERANK = ClaimText(
@@ -685,6 +738,28 @@ ERANK = ClaimText(
     "RankMe beside it. The dip is 1 − (smallest effective rank strictly between the first and "
     "the last layer) / (the smaller of the two ends). Checks per GPT-family model and corpus: "
     "dip ≥ 0.1, and larger than every BERT-family model's dip on the same corpus.",
+    ("erank.png", "Effective rank per hidden state from layer 1 (left) and as a share of the "
+                  "width (right), WikiText."),
+    reading=(
+        "Effective rank is the number of directions the centred layer effectively uses: 1 when "
+        "all variance lies on one direction, the width (the hidden size, since the tokens far "
+        "outnumber it) when every singular value is equal. It is computed from the singular "
+        "values themselves, not their squares (Roy & Vetterli), from the exact covariance of "
+        "every extracted token (no sample; special tokens and, for causal models, position 0 "
+        "left out). RankMe (Garrido et al.) only adds ε = 10⁻⁷ to each normalised singular "
+        "value, so it matches the effective rank to the printed digits unless some singular "
+        "values vanish: it checks the definition, it is not independent evidence. The table "
+        "starts at layer 1; the dip is 1 − (smallest effective rank strictly between layer 1 "
+        "and the last layer) / (the smaller of the two), so 0 means no inner layer falls below "
+        "both ends and 0.5 that one uses half as many directions; it is a ratio, comparable "
+        "across models of different widths where the raw ranks are not. Caveats: Skean et "
+        "al. take the matrix entropy of each prompt's own tokens and average over prompts; "
+        "pooling every token of a corpus adds the variation between sentences (topic, length, "
+        "position), so the numbers are not theirs. A few high-variance directions lower the "
+        "effective rank on their own: a dimension that grows in the middle layers (claim 8, "
+        "and the report's outlier dimensions) makes a dip without any compression of what the "
+        "other directions hold, and centring removes the mean but not such dimensions."
+    ),
 )
 
 CKA = ClaimText(
@@ -699,6 +774,31 @@ CKA = ClaimText(
     "apart; for at least 90 % of the layers the most similar other layer is an adjacent one.",
     ("cka.png", "Linear CKA between every pair of hidden states (WikiText); brighter is more "
                 "similar."),
+    reading=(
+        "Linear CKA compares two layers' representations of the same tokens: with X and Y "
+        "their column-centred rows, CKA = ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F), 1 when one is a "
+        "rotation and uniform scaling of the other and near 0 when they are unrelated; it is "
+        "unchanged by orthogonal transforms and isotropic scaling but not by other invertible "
+        "linear maps (Kornblith et al.). In the heat map (layer against layer, the diagonal 1 "
+        "by definition) the paper's pattern is a bright band along the diagonal fading away "
+        "from it; square bright blocks are runs of layers with nearly the same geometry. 'Mean "
+        "CKA adjacent' averages the pairs one layer apart, 'mean CKA distant' the pairs at "
+        "least half the depth (and at least two layers) apart, and the last check asks that "
+        "for at least 90 % of the layers the most similar other layer is a neighbour. 'Rows' "
+        "is the number of tokens compared, a seeded subset of the analysis sample, the same in "
+        "every layer. Caveats: in a residual network each layer adds an update to the previous "
+        "one, so adjacent similarity is the expected outcome and the checks fail only where a "
+        "distant layer resembles a layer more than its neighbours do, which makes a pass weak "
+        "evidence. Linear CKA weighs directions by their variance, "
+        "so a few large dimensions shared by two layers can bring it near 1 whatever the "
+        "others do: Nguyen et al. (ICLR 2021) trace such blocks to one dominant principal "
+        "component carried across layers, and in causal models the large dimensions of claim 8 "
+        "are not all at position 0, so dropping it need not remove them. With rows not far "
+        "above the width the plain "
+        "estimator is biased upwards; the debiased CKA and the mutual k-NN overlap of the same "
+        "rows are in the results' layer_similarity and in the report of each run, not checked "
+        "here."
+    ),
 )
 
 

@@ -8,8 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from isoscope.findings._claims import contextual, depth, of_family, series, similarity_of
+from isoscope.findings._claims import (
+    contextual,
+    depth,
+    layer_entries,
+    of_family,
+    series,
+    similarity_of,
+)
 from isoscope.findings._plan import ISOTROPY_KEY, ISOTROPY_LABEL
+from isoscope.measures._catalogue import MASSIVE_ABS, MASSIVE_FACTOR
 from isoscope.report import PALETTE, SEQUENTIAL_CMAP, style
 
 _STYLES = {"BERT family": "-", "GPT family": "--", "static": ":"}
@@ -288,6 +296,99 @@ def fig_cka(models: Mapping[str, Any], out: Path) -> Path | None:
         return _save(fig, out / "cka.png")
 
 
+def _massive_entries(d: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    """Per-layer massive-activation entries: causal models with position 0 kept (the
+    position_zero step), encoders from their WikiText analysis (as claim 8 reads them)."""
+    if d["family"] == "GPT family":
+        return list(((d.get("position_zero") or {}).get("massive") or {}).get("layers") or [])
+    return list(layer_entries(d["analysis"].get("wikitext") or {}))
+
+
+def fig_massive(models: Mapping[str, Any], out: Path) -> Path | None:
+    """Largest |a| over the median |a| and the largest |a| per layer (claim 8), WikiText."""
+    import matplotlib.pyplot as plt
+
+    colours = _colours(list(models))
+    drawn = False
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        for m, d in contextual(models).items():
+            rows = [e for e in _massive_entries(d) if e.get("max_abs_activation") is not None]
+            if not rows:
+                continue
+            layers = np.array([e["layer"] for e in rows], dtype=float)
+            x = layers / max(float(layers.max()), 1.0)
+            ratio = [np.nan if e.get("massive_activation_ratio") is None
+                     else float(e["massive_activation_ratio"]) for e in rows]
+            top = [float(e["max_abs_activation"]) for e in rows]
+            style_ = _STYLES.get(d["family"], "-")
+            axes[0].plot(x, ratio, style_, color=colours[m], marker="o", ms=3, label=m)
+            axes[1].plot(x, top, style_, color=colours[m], marker="o", ms=3, label=m)
+            drawn = True
+        if not drawn:
+            plt.close(fig)
+            return None
+        axes[0].axhline(MASSIVE_FACTOR, color="black", ls=":", lw=1)
+        axes[0].set_title("Largest / median |a| — WikiText")
+        axes[0].set_ylabel(f"ratio (log; dotted: {MASSIVE_FACTOR:.0f})")
+        axes[1].axhline(MASSIVE_ABS, color="black", ls=":", lw=1)
+        axes[1].set_title("Largest |a| — WikiText")
+        axes[1].set_ylabel(f"|a|, model units (log; dotted: {MASSIVE_ABS:.0f})")
+        for ax in axes:
+            ax.set_yscale("log")
+            ax.set_xlabel("relative depth")
+        _legend(fig, axes)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        return _save(fig, out / "massive.png")
+
+
+def fig_id_profile(models: Mapping[str, Any], out: Path) -> Path:
+    """TwoNN and GRIDE intrinsic dimension against relative depth (claim 9), WikiText."""
+    import matplotlib.pyplot as plt
+
+    ctx = contextual(models)
+    colours = _colours(list(models))
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        for ax, key, title in ((axes[0], "id_twonn", "TwoNN"),
+                               (axes[1], "id_gride", "GRIDE (ranks 8 and 16)")):
+            _curves(ax, ctx, "wikitext", key, colours)
+            ax.set_title(f"{title} — WikiText")
+            ax.set_ylabel("intrinsic dimension")
+            ax.set_xlabel("relative depth (0 = embedding output)")
+        _legend(fig, axes)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        return _save(fig, out / "id_profile.png")
+
+
+def fig_effective_rank(models: Mapping[str, Any], out: Path) -> Path:
+    """Effective rank, and as a share of the width, against depth from layer 1 (claim 10)."""
+    import matplotlib.pyplot as plt
+
+    colours = _colours(list(models))
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        for m, d in contextual(models).items():
+            res = d["analysis"].get("wikitext")
+            if res is None:
+                continue
+            x, er = series(res, "effective_rank", skip_embedding=True)
+            rel = x / max(float(x.max()), 1.0) if x.size else x
+            width = float(res.get("width") or np.nan)
+            style_ = _STYLES.get(d["family"], "-")
+            axes[0].plot(rel, er, style_, color=colours[m], marker="o", ms=3, label=m)
+            axes[1].plot(rel, er / width, style_, color=colours[m], marker="o", ms=3, label=m)
+        axes[0].set_title("Effective rank — WikiText")
+        axes[0].set_ylabel("effective rank (directions)")
+        axes[1].set_title("Effective rank / width — WikiText")
+        axes[1].set_ylabel("share of the width")
+        for ax in axes:
+            ax.set_xlabel("relative depth (layer 1 on)")
+        _legend(fig, axes)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        return _save(fig, out / "erank.png")
+
+
 def draw_all(collected: Mapping[str, Any], out: Path, repairs: Sequence[str]) -> list[Path]:
     """Every figure of the page into ``out``."""
     models = collected["models"]
@@ -301,6 +402,9 @@ def draw_all(collected: Mapping[str, Any], out: Path, repairs: Sequence[str]) ->
         fig_frequency(models, out),
         fig_lid(models, out),
         fig_repairs(models, out, repairs),
+        fig_massive(models, out),
+        fig_id_profile(models, out),
+        fig_effective_rank(models, out),
         fig_cka(models, out),
     ]
     return [p for p in made if p is not None]

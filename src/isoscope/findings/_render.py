@@ -52,15 +52,44 @@ def _sizes(collected: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def compute_minutes(collected: Mapping[str, Any]) -> float:
-    """Minutes the collected steps took when they were computed (from their JSON files)."""
-    total = 0.0
+def _step_seconds(collected: Mapping[str, Any]) -> list[float]:
+    """The ``seconds`` each collected step file recorded when it was computed."""
+    out = []
     for d in collected["models"].values():
         for value in d.values():
             if isinstance(value, dict):
                 steps = value.values() if "seconds" not in value else [value]
-                total += sum(float(v.get("seconds") or 0) for v in steps if isinstance(v, dict))
-    return total / 60
+                out += [float(v.get("seconds") or 0) for v in steps
+                        if isinstance(v, dict) and "seconds" in v]
+    return out
+
+
+def compute_minutes(collected: Mapping[str, Any]) -> float:
+    """Minutes the collected steps took when they were computed (from their JSON files)."""
+    return sum(_step_seconds(collected)) / 60
+
+
+def _duration(seconds: float) -> str:
+    """``'3 h 07 min'``, ``'12 min'`` or ``'40 s'``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    h, m = divmod(round(s / 60), 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
+def run_time_line(collected: Mapping[str, Any]) -> str:
+    """The page's run-time cell: total compute time of the step files, and what it covers.
+
+    The step files record their seconds but not the machine, so none is named.
+    """
+    seconds = _step_seconds(collected)
+    total = sum(seconds)
+    return (f"{_duration(total)} ({total:,.0f} s), the sum of the seconds recorded by the "
+            f"{len(seconds)} step files (a store extracted within a step counts in it; the "
+            "steps run one after another, so for a run that went through in one go this is "
+            "its wall time less drawing the page). The step files do not record the machine "
+            "they ran on")
 
 
 def render(
@@ -131,8 +160,7 @@ def render(
         command=command,
         work=work,
         version=__version__,
-        run_time=run_time or f"{compute_minutes(collected):.0f} min on 2 CPU cores, summed over the "
-                             "recorded times of the steps",
+        run_time=run_time or run_time_line(collected),
         generated=_dt.date.today().isoformat(),
         reproduce=f"{command}\n# or, from a checkout: .venv/bin/isoscope findings"
                   + (" --quick" if plan.get("quick") else ""),

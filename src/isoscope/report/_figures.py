@@ -236,6 +236,9 @@ def plot_layer_curves(
             ax.set_xlabel(_layer_axis_label(normalise_depth))
             if fam.ylim is not None:
                 ax.set_ylim(*fam.ylim)
+            elif fam.ylabel == "count":  # counts are never negative (an all-zero curve too)
+                ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1.0))
+                ax.yaxis.get_major_locator().set_params(integer=True)
             if not normalise_depth:
                 ax.xaxis.get_major_locator().set_params(integer=True)
             if len(fam.keys) > 1:

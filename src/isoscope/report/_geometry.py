@@ -43,7 +43,7 @@ def similarity_sections(results: ResultsLike) -> list[tuple[str, Mapping[str, An
 
 
 def _heatmap(ax: Any, fig: Any, M: np.ndarray, layers: Sequence[int], title: str,
-             vmin: float = 0.0, vmax: float = 1.0) -> None:
+             label: str, vmin: float = 0.0, vmax: float = 1.0) -> None:
     im = ax.imshow(M, cmap=SEQUENTIAL_CMAP, vmin=vmin, vmax=vmax, origin="lower",
                    interpolation="nearest")
     ticks = np.unique(np.round(np.linspace(0, len(layers) - 1, min(len(layers), 8))).astype(int))
@@ -59,7 +59,14 @@ def _heatmap(ax: Any, fig: Any, M: np.ndarray, layers: Sequence[int], title: str
                 if np.isfinite(M[i, j]):
                     ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if M[i, j] < 0.6 else "black")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+
+
+def _sparse_ticks(ax: Any, labels: Sequence[str], most: int = 12) -> None:
+    """Label at most ``most`` of the x positions 0..len(labels)-1 (every other one, …)."""
+    step = max(1, int(np.ceil(len(labels) / most)))
+    at = np.arange(0, len(labels), step)
+    ax.set_xticks(at, [labels[int(i)] for i in at], rotation=45 if len(at) > 6 else 0)
 
 
 def plot_layer_similarity(results: ResultsLike) -> Any:
@@ -84,26 +91,29 @@ def plot_layer_similarity(results: ResultsLike) -> Any:
             axes = fig.subplots(1, len(secs), squeeze=False)[0]
             for ax, (name, sec) in zip(axes, secs, strict=True):
                 _heatmap(ax, fig, _matrix(sec, "cka_linear"), sec["layers"],
-                         f"{mpl_text(name)}: linear CKA (n = {sec.get('n')})")
+                         f"{mpl_text(name)}: linear CKA (n = {sec.get('n')})", "linear CKA")
             return fig
         name, sec = secs[0]
         fig = _new_figure(13.0, 3.9)
         ax1, ax2, ax3 = fig.subplots(1, 3)
         lay = sec["layers"]
-        _heatmap(ax1, fig, _matrix(sec, "cka_linear"), lay, f"Linear CKA (n = {sec.get('n')})")
+        _heatmap(ax1, fig, _matrix(sec, "cka_linear"), lay, f"Linear CKA (n = {sec.get('n')})",
+                 "linear CKA")
         _heatmap(ax2, fig, _matrix(sec, "mutual_knn"), lay,
-                 f"Mutual {sec.get('k')}-NN overlap (chance {_num(sec.get('mutual_knn_chance')):.3f})")
+                 f"Mutual {sec.get('k')}-NN overlap (chance {_num(sec.get('mutual_knn_chance')):.3f})",
+                 "share of shared neighbours")
         chi = [_num(v) for v in sec.get("chi_overlap") or []]
         pairs = sec.get("chi_pairs") or []
         x = np.arange(len(chi))
         ax3.plot(x, chi, marker="o", color=PALETTE[0], label="χ (Euclidean k-NN)")
         if sec.get("cka_debiased") is not None:
             deb = _matrix(sec, "cka_debiased")
-            ax3.plot(x, [deb[i, i + 1] for i in x], marker="s", color=PALETTE[1],
+            ax3.plot(x, [deb[i, i + 1] for i in x], marker="s", ms=7, color=PALETTE[1],
                      label="debiased CKA")
-        ax3.plot(x, [_matrix(sec, "cka_linear")[i, i + 1] for i in x], marker="^",
-                 color=PALETTE[2], label="linear CKA")
-        ax3.set_xticks(x, [f"{a}→{b}" for a, b in pairs], rotation=45 if len(x) > 8 else 0)
+        # dashed with small markers on top: visible where it coincides with the debiased one
+        ax3.plot(x, [_matrix(sec, "cka_linear")[i, i + 1] for i in x], marker="^", ms=4,
+                 ls="--", color=PALETTE[2], label="linear CKA")
+        _sparse_ticks(ax3, [f"{a}→{b}" for a, b in pairs])
         ax3.set_ylim(0, 1.02)
         ax3.set_xlabel("consecutive layers")
         ax3.set_ylabel("similarity (0 … 1)")
@@ -163,9 +173,10 @@ def plot_massive_activations(results: ResultsLike) -> Any:
         ax1.set_yscale("log")
         ax1.set_ylabel("|activation| (model units, log)")
         ax1.set_title("Largest and median |activation|", loc="left")
-        ax1.legend(fontsize=7, loc="best")
+        ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                   ncol=3, frameon=False)
         ax2.set_ylabel("dimension")
-        ax2.set_title("Dimensions of the largest |a| (filled: massive)", loc="left")
+        ax2.set_title("Dimensions of the largest |a| (filled: massive; size: |a|)", loc="left")
         for ax in (ax1, ax2):
             ax.set_xlabel("relative depth" if compare else "layer")
     return fig
@@ -225,7 +236,8 @@ def outlier_table(results: Mapping[str, Any]) -> dict[str, Any]:
     if not seen:
         raise InputError("The results have no outlier_dimensions (an older isoscope).")
     return {"kind": "table", "columns": ["layer", "dim", "z-score", "mean |a|",
-                                         "token of the largest |a|", "largest a"], "rows": rows}
+                                         "token of the dimension's largest |a|",
+                                         "that value (signed)"], "rows": rows}
 
 
 def _fmt(v: Any) -> str:
@@ -233,10 +245,25 @@ def _fmt(v: Any) -> str:
     return "—" if not np.isfinite(x) else f"{x:.3g}"
 
 
+def _gride_curves(r: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    found = []
+    for e in r["layers"]:
+        c = (e.get("details") or {}).get("gride_curve")
+        if isinstance(c, Mapping) and c.get("id"):
+            found.append((int(e["layer"]), c))
+    return found
+
+
+#: Layers above which the scale curves get a colour bar instead of a legend.
+GRIDE_LEGEND_MAX = 8
+
+
 def plot_gride_curve(results: ResultsLike) -> Any:
     """GRIDE intrinsic dimension against the neighbour scale, one line per layer.
 
     Uses ``details.gride_curve`` (``n2`` the neighbour rank, ``id`` and its error ``err``).
+    For one run a second panel gives the same values against the layer, one line per scale;
+    with more than :data:`GRIDE_LEGEND_MAX` layers a colour bar names the layers.
 
     Parameters
     ----------
@@ -247,23 +274,20 @@ def plot_gride_curve(results: ResultsLike) -> Any:
     -------
     matplotlib.figure.Figure
     """
+    import matplotlib
+
     res = _results_list(results)
     names = _names(res)
-    curves: list[list[tuple[int, Mapping[str, Any]]]] = []
-    for r in res:
-        found = []
-        for e in r["layers"]:
-            c = (e.get("details") or {}).get("gride_curve")
-            if isinstance(c, Mapping) and c.get("id"):
-                found.append((int(e["layer"]), c))
-        curves.append(found)
+    curves = [_gride_curves(r) for r in res]
     if not any(curves):
         raise InputError("The results have no GRIDE scale curve (details.gride_curve).")
     shown = [(names[i], cs) for i, cs in enumerate(curves) if cs]
+    by_layer = len(shown) == 1
     with style():
-        fig = _new_figure(min(5.5 * len(shown), 14.0), 3.8)
-        axes = fig.subplots(1, len(shown), squeeze=False)[0]
-        for ax, (name, cs) in zip(axes, shown, strict=True):
+        panels = 2 if by_layer else len(shown)
+        fig = _new_figure(min(5.5 * panels, 14.0), 3.9)
+        axes = fig.subplots(1, panels, squeeze=False)[0]
+        for ax, (name, cs) in zip(axes, shown, strict=False):
             colours = _layer_colours(len(cs))
             for (lay, c), colour in zip(cs, colours, strict=True):
                 x = np.array([_num(v) for v in c["n2"]])
@@ -276,7 +300,31 @@ def plot_gride_curve(results: ResultsLike) -> Any:
             ax.set_ylabel("GRIDE intrinsic dimension")
             ax.set_title(f"{mpl_text(name)}: ID across scales" if len(shown) > 1
                          else "ID across scales", loc="left")
-            ax.legend(fontsize=7, ncol=2 if len(cs) > 6 else 1, loc="best")
+            if len(cs) <= GRIDE_LEGEND_MAX:
+                ax.legend(fontsize=7, loc="best")
+            else:  # a legend of many layers would hide the curves: a colour bar instead
+                layers = [lay for lay, _ in cs]
+                sm = matplotlib.cm.ScalarMappable(
+                    cmap=matplotlib.colors.ListedColormap(colours),
+                    norm=matplotlib.colors.Normalize(min(layers) - 0.5, max(layers) + 0.5))
+                fig.colorbar(sm, ax=ax, shrink=0.85, label="layer")
+        if by_layer:
+            _, cs = shown[0]
+            ax = axes[1]
+            scales = sorted({int(_num(v)) for _, c in cs for v in c["n2"]})
+            for j, n2 in enumerate(scales):
+                pts = [(lay, _num(c["id"][list(c["n2"]).index(n2)]),
+                        _num((c.get("err") or [np.nan] * len(c["id"]))[list(c["n2"]).index(n2)]))
+                       for lay, c in cs if n2 in list(c["n2"])]
+                xs, y, err = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+                ax.errorbar(xs, y, yerr=np.where(np.isfinite(err), err, 0.0), marker="o", ms=3,
+                            capsize=2, lw=1.2, color=PALETTE[j % len(PALETTE)],
+                            label=f"2n = {n2}")
+            ax.set_xlabel("layer")
+            ax.set_ylabel("GRIDE intrinsic dimension")
+            ax.set_title("ID across layers, one line per scale", loc="left")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.legend(fontsize=7, loc="best")
     return fig
 
 

@@ -96,24 +96,31 @@ HOW_TO_READ = {
         "median one (dashed) and Sun et al.'s threshold for a massive activation (dotted: above "
         "100 and 1000 × the median). A solid line far above the dotted one is a massive "
         "activation; in causal models it usually appears from an early layer on. Right: which "
-        "dimensions hold each layer's largest values (filled circles pass the threshold); the "
-        "same few dimensions across layers are the model's massive dimensions. The table names "
-        "the token, its position in the sentence and its row in the store (position 0 is the "
-        "attention sink)."
+        "dimensions hold each layer's largest values (filled circles pass the threshold, larger "
+        "circles are larger |a|); the same few dimensions across layers are the model's massive "
+        "dimensions. The largest |a| is taken over every token, the median on the measured "
+        "sample. The table lists the three largest activations of each layer with the token, "
+        "its position in the sentence and its row in the store; in causal models they sit at "
+        "position 0 (the attention sink of Xiao et al.) unless the run dropped position 0."
     ),
     "gride": (
         "GRIDE intrinsic dimension of each layer measured at growing neighbourhood scales "
         "(neighbour ranks n and 2n, x axis). A flat curve means the dimension is well defined; "
         "a curve that falls with scale means noise inflates the small-scale estimate, one that "
-        "rises means curvature or several manifolds. Compare layers at the same scale: "
-        "dimension often rises then falls across depth. Bars are the estimator's standard error."
+        "rises means curvature or several manifolds (Denti et al.: read the dimension where the "
+        "curve is flat). Compare layers at the same scale: for a single run the right panel "
+        "draws each scale against the layer, where the dimension often rises then falls across "
+        "depth (Valeriani et al.). Distances are Euclidean, on the distinct sampled vectors. "
+        "Bars are the estimator's standard error (from its Fisher information), which does not "
+        "include the choice of scale."
     ),
     "outliers": (
         "Dimensions whose mean |activation| over every token is more than 3 standard "
         "deviations above the mean over dimensions (Kovaleva et al.; Puccetti et al.), with the "
         "token holding each dimension's largest value. A handful of such dimensions dominate "
         "cosine similarity and anisotropy; the same dimension in many layers is a rogue "
-        "dimension of the model."
+        "dimension of the model. The last column is the signed value of that largest "
+        "coordinate; a layer without outlier dimensions shows 'none'."
     ),
     "cross_model": (
         "The same words of the same sentences in two models, compared at the same relative "

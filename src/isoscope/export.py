@@ -305,10 +305,15 @@ def to_sentence_transformer(
     pool_module, every_layer = _pooling_module(encoder, pool)
     modules: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="isoscope-export-") as tmp:
-        encoder.model.save_pretrained(tmp)
-        encoder.tokenizer.save_pretrained(tmp)
-        config_kwargs = {"output_hidden_states": True} if every_layer else {}
-        modules.append(_STTransformer(tmp, max_seq_length=int(encoder.max_length), config_kwargs=config_kwargs))
+        from isoscope.models.hf import quiet_transformers
+
+        # a copy through a temporary folder: no "Writing shards" / "Loading weights" bars
+        with quiet_transformers():
+            encoder.model.save_pretrained(tmp)
+            encoder.tokenizer.save_pretrained(tmp)
+            config_kwargs = {"output_hidden_states": True} if every_layer else {}
+            modules.append(_STTransformer(tmp, max_seq_length=int(encoder.max_length),
+                                          config_kwargs=config_kwargs))
     modules.append(pool_module)
     if repair is not None:
         rep = RepairModule(repair)

@@ -44,8 +44,9 @@ def export_command(
 ) -> None:
     """Fit a repair on a corpus's pooled sentence vectors and save model + repair for sentence-transformers.
 
-    Load the result with ``SentenceTransformer(OUT, trust_remote_code=True)`` (sentence-transformers
-    6 asks for the flag before importing the module class isoscope.export.RepairModule).
+    Load the result with ``SentenceTransformer(OUT, trust_remote_code=True)``: sentence-transformers
+    6.0 and later (checked with 6.3.0) import a modules.json class outside their own namespace,
+    here isoscope.export.RepairModule from the installed isoscope, only with that flag.
     """
     from isoscope._jsonio import write_json
     from isoscope.cli._evaluate import _parse_layer

@@ -61,8 +61,8 @@ def export_command(
         raise InputError(f"{out} is not empty; choose a new folder for the exported model.")
     chosen_layer = _parse_layer(layer)
     show = show_progress(progress)
-    spec, split = corpus_split(fit_corpus, split)
-    corpus = load_corpus(spec, split=split)
+    spec, hf_split = corpus_split(fit_corpus, split)
+    corpus = load_corpus(spec, split=hf_split)
     encoder = load_encoder(model, device=device)
     kw: dict[str, Any] = dict(pooling=pooling, layer=chosen_layer, include_special=not exclude_special,
               drop_position_zero=drop_position_zero)

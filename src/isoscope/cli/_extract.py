@@ -71,13 +71,13 @@ def extract_command(
     given = [name for name, value in ray_options.items() if value is not None]
     if engine == "single" and given:
         raise InputError(f"{', '.join(given)} only apply with --engine ray.")
-    corpus, split = corpus_split(corpus, split)
+    corpus, hf_split = corpus_split(corpus, split)
     spec: Any = corpus
-    if split is not None:
+    if hf_split is not None:
         from isoscope.corpora import load_corpus
 
         # a loaded Corpus carries the split of an hf: dataset to either engine
-        spec = load_corpus(corpus, max_sentences=max_sentences, split=split)
+        spec = load_corpus(corpus, max_sentences=max_sentences, split=hf_split)
     common: dict[str, Any] = {"max_sentences": max_sentences, "max_tokens": max_tokens, "layers": chosen, "dtype": dtype,
               "batch_size": batch_size, "device": device, "max_length": max_length,
               "trust_remote_code": trust_remote_code, "progress": show_progress(progress)}

@@ -141,7 +141,7 @@ def run_command(
     tasks = parse_tasks(task)
     transforms = parse_transforms(transform)
     show = show_progress(progress)
-    corpus, split = corpus_split(corpus, split)
+    corpus, hf_split = corpus_split(corpus, split)
     if out is None:
         out = Path("runs") / "-vs-".join(slug(m) for m in models)
     slugs = [slug(m) for m in models]
@@ -156,7 +156,7 @@ def run_command(
             m,
             run_dir,
             corpus=corpus,
-            split=split,
+            split=hf_split,
             max_tokens=max_tokens or None,
             tasks=tasks,
             transforms=transforms,

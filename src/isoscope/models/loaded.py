@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections import Counter
 from typing import Any
 
 from isoscope.errors import InputError
@@ -57,6 +58,28 @@ def _peft_record(model: Any) -> dict[str, Any] | None:
             "active": sorted(str(a) for a in names) if isinstance(names, list | tuple | set) else None}
 
 
+def _quantization_record(config: Any, base: Any) -> dict[str, Any] | None:
+    """The model's quantisation: its config's ``quantization_config`` (bitsandbytes, GPTQ, ...),
+    else torch's quantised modules swapped in in memory (class counts and weight dtypes)."""
+    quant = getattr(config, "quantization_config", None)
+    if quant is not None:
+        return quant.to_dict() if hasattr(quant, "to_dict") else quant
+    counts: Counter[str] = Counter()
+    dtypes: set[str] = set()
+    for m in base.modules():
+        if ".quantized" not in type(m).__module__:
+            continue
+        counts[f"{type(m).__module__}.{type(m).__qualname__}"] += 1
+        weight = getattr(m, "weight", None)
+        weight = weight() if callable(weight) else weight  # quantised Linear: a method
+        if weight is not None and hasattr(weight, "dtype"):
+            dtypes.add(str(weight.dtype).replace("torch.", ""))
+    if not counts:
+        return None
+    return {"quant_method": "torch quantised modules", "modules": dict(sorted(counts.items())),
+            "weight_dtypes": sorted(dtypes)}
+
+
 def describe_loaded(model: Any, base: Any) -> dict[str, Any]:
     """What can be recorded of a loaded model (JSON-ready).
 
@@ -74,7 +97,6 @@ def describe_loaded(model: Any, base: Any) -> dict[str, Any]:
     from isoscope.models.cache import _config_json, model_fingerprint
 
     config = getattr(base, "config", None)
-    quant = getattr(config, "quantization_config", None)
     return {
         "loaded_in_memory": True,
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
@@ -84,7 +106,7 @@ def describe_loaded(model: Any, base: Any) -> dict[str, Any]:
         "dtypes": sorted({str(p.dtype).replace("torch.", "") for p in base.parameters()}),
         "weights_sha256": model_fingerprint(base),
         "peft": _peft_record(model),
-        "quantization": (quant.to_dict() if hasattr(quant, "to_dict") else quant) if quant is not None else None,
+        "quantization": _quantization_record(config, base),
     }
 
 

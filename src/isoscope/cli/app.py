@@ -6,7 +6,7 @@ so that ``isoscope --help`` stays instant.
 
 Output: results go to stdout (:func:`echo`); progress bars, info lines (:data:`log`, and
 every ``isoscope.*`` library logger) and errors go to stderr. :func:`user_errors` gives every
-command ``--quiet`` (errors and results only: no bars, no info lines) and ``--verbose``
+command ``--quiet`` (results, warnings and errors only: no bars, no info lines) and ``--verbose``
 (DEBUG records of the ``isoscope`` logger), defined once in :func:`output_parameters`.
 """
 
@@ -138,7 +138,7 @@ def reset_output() -> None:
 def output_parameters() -> list[inspect.Parameter]:
     """``--quiet/-q`` and ``--verbose/-v``: the one definition every command gets."""
     quiet = typer.Option(False, "--quiet", "-q",
-                         help="Only results and errors: no progress bars, no info lines.")
+                         help="Only results, warnings and errors: no progress bars, no info lines.")
     verbose = typer.Option(False, "--verbose", "-v", help="Debug lines of the isoscope logger too.")
     kind = inspect.Parameter.KEYWORD_ONLY
     return [inspect.Parameter("quiet", kind, default=quiet, annotation=bool),
@@ -208,8 +208,7 @@ def user_errors(func: F) -> F:
         quiet, verbose = bool(kwargs.pop("quiet", False)), bool(kwargs.pop("verbose", False))
         try:
             configure_output(quiet=quiet, verbose=verbose)
-            log.debug("command %s with %s", func.__name__.removesuffix("_command"),
-                      {k: v for k, v in kwargs.items()})
+            log.debug("command %s with %s", func.__name__.removesuffix("_command"), dict(kwargs))
             if takes_seed and kwargs.get("seed") is not None:
                 from isoscope._validation import check_seed  # numpy: not at import (--help)
 

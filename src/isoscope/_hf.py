@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,18 @@ def _datasets() -> Any:
     except ImportError:
         raise InputError("hf: corpora need the datasets package (pip install 'isoscope[hf]').") from None
     return datasets
+
+
+@contextmanager
+def _no_datasets_bars(ds_mod: Any) -> Iterator[None]:
+    """Hide ``datasets``' own progress bars (split generation of a local file) inside the block."""
+    bars = ds_mod.utils.logging.is_progress_bar_enabled()
+    ds_mod.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            ds_mod.utils.logging.enable_progress_bar()
 
 
 def load_dataset_at(path: str | Path, split: str | None = None) -> Any:
@@ -40,13 +54,15 @@ def load_dataset_at(path: str | Path, split: str | None = None) -> Any:
         raise InputError(f"No dataset or data file at {p}.")
     saved = p.is_dir() and ((p / "dataset_info.json").is_file() or (p / "dataset_dict.json").is_file())
     if saved:
-        data = ds_mod.load_from_disk(str(p))
+        with _no_datasets_bars(ds_mod):
+            data = ds_mod.load_from_disk(str(p))
     else:
         files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.suffix.lower() in BUILDERS)
         builders = {BUILDERS.get(f.suffix.lower()) for f in files}
         if not files or None in builders or len(builders) != 1:
             raise InputError(f"{p} is neither a saved datasets folder nor Parquet/Arrow/JSONL/CSV files of one kind.")
-        data = ds_mod.load_dataset(builders.pop(), data_files=[str(f) for f in files])
+        with _no_datasets_bars(ds_mod):
+            data = ds_mod.load_dataset(builders.pop(), data_files=[str(f) for f in files])
     if isinstance(data, ds_mod.DatasetDict):
         name = split or "train"
         if name not in data:
@@ -72,7 +88,8 @@ def read_text_column(path: str, column: str, split: str | None, info: dict[str, 
     return [v.replace("\n", " ") for v in values]
 
 
-def layer_to_parquet(store: Any, layer: int, path: str | Path, *, chunk_rows: int = 65536) -> Path:
+def layer_to_parquet(store: Any, layer: int, path: str | Path, *, chunk_rows: int = 65536,
+                     progress: bool = False) -> Path:
     """Write one store layer and its token table to a Parquet file, a chunk of rows at a time.
 
     Each row is one token: the token table's columns plus ``vector``, a fixed-size list of
@@ -89,6 +106,8 @@ def layer_to_parquet(store: Any, layer: int, path: str | Path, *, chunk_rows: in
         Output ``.parquet`` file (written atomically).
     chunk_rows : int
         Rows per Parquet row group.
+    progress : bool
+        Show a tqdm bar over the rows written.
 
     Returns
     -------
@@ -97,6 +116,7 @@ def layer_to_parquet(store: Any, layer: int, path: str | Path, *, chunk_rows: in
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
 
     from isoscope._jsonio import write_atomic
 
@@ -111,12 +131,15 @@ def layer_to_parquet(store: Any, layer: int, path: str | Path, *, chunk_rows: in
                                    b"isoscope_store": str(store.path).encode()})
 
     def write(tmp: Path) -> None:
-        with pq.ParquetWriter(str(tmp), schema) as writer:
-            for start in range(0, max(int(data.shape[0]), 1), chunk_rows):
+        n = int(data.shape[0])
+        with pq.ParquetWriter(str(tmp), schema) as writer, \
+                tqdm(total=n, desc=f"layer {layer} to parquet", unit="tok", disable=not progress) as bar:
+            for start in range(0, max(n, 1), chunk_rows):
                 block = np.ascontiguousarray(data[start : start + chunk_rows], dtype=np.float32)
                 vectors = pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), d)
                 part = tokens.slice(start, block.shape[0]).append_column("vector", vectors)
                 writer.write_table(part.replace_schema_metadata(schema.metadata))
+                bar.update(block.shape[0])
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,13 @@ from an isoscope encoder and a fitted repair, with three modules:
 Saved with ``model.save(path)``, the repair is written by
 :func:`isoscope.transforms.save_transform` (one safetensors file whose JSON header holds the
 class and parameters; no pickle) and ``modules.json`` names the module classes by their import
-path, so ``SentenceTransformer(path)`` loads it back with isoscope installed and nothing else.
+path, so ``SentenceTransformer(path, trust_remote_code=True)`` loads it back with isoscope
+installed and nothing else. The flag is sentence-transformers' requirement, not isoscope's:
+since 6.0 (checked with 6.3.0) ``sentence_transformers.util.misc.import_module_class`` refuses
+to import any ``modules.json`` class outside the ``sentence_transformers.*`` namespace without
+it, even an installed one from a local folder, and there is no public way to register one
+(5.x trusted a local folder implicitly). No code stored in the folder runs: the classes come
+from the installed isoscope.
 
 The repair runs in numpy on the pooled vectors (as :func:`isoscope.evaluate.evaluate` applies
 it), so the exported model is for inference: gradients do not flow through the repair.
@@ -293,7 +299,9 @@ def to_sentence_transformer(
     Returns
     -------
     sentence_transformers.SentenceTransformer
-        Save it with ``.save(path)``; ``SentenceTransformer(path)`` loads it back.
+        Save it with ``.save(path)``; ``SentenceTransformer(path, trust_remote_code=True)``
+        loads it back (sentence-transformers >= 6 asks for the flag to import
+        :class:`RepairModule` and :class:`IsoscopePooling`; see the module docstring).
     """
     from sentence_transformers import SentenceTransformer
 
@@ -305,10 +313,15 @@ def to_sentence_transformer(
     pool_module, every_layer = _pooling_module(encoder, pool)
     modules: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="isoscope-export-") as tmp:
-        encoder.model.save_pretrained(tmp)
-        encoder.tokenizer.save_pretrained(tmp)
-        config_kwargs = {"output_hidden_states": True} if every_layer else {}
-        modules.append(_STTransformer(tmp, max_seq_length=int(encoder.max_length), config_kwargs=config_kwargs))
+        from isoscope.models.hf import quiet_transformers
+
+        # a copy through a temporary folder: no "Writing shards" / "Loading weights" bars
+        with quiet_transformers():
+            encoder.model.save_pretrained(tmp)
+            encoder.tokenizer.save_pretrained(tmp)
+            config_kwargs = {"output_hidden_states": True} if every_layer else {}
+            modules.append(_STTransformer(tmp, max_seq_length=int(encoder.max_length),
+                                          config_kwargs=config_kwargs))
     modules.append(pool_module)
     if repair is not None:
         rep = RepairModule(repair)

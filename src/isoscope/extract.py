@@ -28,6 +28,8 @@ from isoscope._validation import resolve_layers
 from isoscope.errors import InputError, StoreError
 from isoscope.store import EmbeddingStore, StoreWriter, all_finite, fit_dtype, is_foreign_folder
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Plan:
@@ -626,6 +628,10 @@ def prepare_extraction(
     batch_tokens = batch_tokens or (4096 if packs else 1024)
     plan = plan_extraction(encoder, text.sentences, max_tokens=max_tokens, chunk_tokens=chunk_tokens,
                            packed_batches=(batch_size, batch_tokens) if packs else None)
+    log.debug("%s on %s: %d sentences, %d tokens in %d chunks; batches of at most %d sentences "
+              "and %d tokens (%s); hidden states %s", encoder.name, text.name, len(plan.sentences),
+              plan.n_tokens, len(plan.chunks), batch_size, batch_tokens,
+              "packed rows" if packs else "padded", wanted)
     manifest: dict[str, Any] = {
         "model": encoder.name,
         "model_source": str(encoder.source),

@@ -42,7 +42,9 @@ class RunSettings:
     model : str
         Short name, Hugging Face name or local folder.
     corpus : str
-        Corpus spec (``ptb``, ``wikitext:PATH``, ``text:PATH``, ``jsonl:PATH``).
+        Corpus spec (``ptb``, ``wikitext:PATH``, ``text:PATH``, ``jsonl:PATH``, ``hf:PATH``).
+    split : str or None
+        Split of an ``hf:`` corpus (None: ``train``).
     max_tokens : int or None
         Tokens to extract (whole sentences; None: all).
     dtype : {"float16", "float32"}
@@ -70,6 +72,7 @@ class RunSettings:
 
     model: str = "minilm"
     corpus: str = "ptb"
+    split: str | None = None
     max_tokens: int | None = 50_000
     dtype: str = "float16"
     sample: int | None = 10_000
@@ -81,6 +84,12 @@ class RunSettings:
     tasks: list[tuple[str, str]] = field(default_factory=list)
     fit_on: str | None = None
     analysis: dict[str, Any] = field(default_factory=dict)
+
+    def load_corpus(self) -> Any:
+        """The run's corpus (:func:`isoscope.corpora.load_corpus` of ``corpus`` and ``split``)."""
+        from isoscope.corpora import load_corpus
+
+        return load_corpus(self.corpus, split=self.split)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (tasks as ``NAME=PATH``)."""
@@ -127,7 +136,8 @@ def extract_store(settings: RunSettings, folder: str | Path, *, progress: bool =
     """Extract (or reuse, or resume) the store of ``settings`` in ``folder``."""
     from isoscope.extract import extract
 
-    return extract(settings.model, settings.corpus, folder, max_tokens=settings.max_tokens,
+    corpus = settings.corpus if settings.split is None else settings.load_corpus()
+    return extract(settings.model, corpus, folder, max_tokens=settings.max_tokens,
                    dtype=settings.dtype, progress=progress)
 
 
@@ -196,9 +206,7 @@ def evaluate_tasks(
 
     fit: Any = settings.fit_on if fit_on is None else list(fit_on)
     if fit_on is None and settings.fit_on == "corpus":
-        from isoscope.corpora import load_corpus
-
-        fit = load_corpus(settings.corpus).sentences[: int(store.manifest.get("n_sentences") or 0)]
+        fit = settings.load_corpus().sentences[: int(store.manifest.get("n_sentences") or 0)]
     static = getattr(store, "model_type", None) == "static"
     return evaluate(
         settings.model,

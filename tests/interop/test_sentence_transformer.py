@@ -151,3 +151,22 @@ def test_export_command_writes_a_loadable_model(tiny_bert, tmp_path):
     again = CliRunner().invoke(app, ["export", "--model", str(tiny_bert), "--transform", "center",
                                      "--fit-corpus", f"text:{corpus}", "--out", str(out)])
     assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_why_reloading_needs_trust_remote_code(encoder, tmp_path):
+    """The README's claim: sentence-transformers >= 6 refuses the isoscope module class unflagged."""
+    import sentence_transformers
+    from sentence_transformers import SentenceTransformer
+
+    from isoscope.export import fit_sentence_repair, to_sentence_transformer
+
+    repair = fit_sentence_repair(encoder, "center", _fit_sentences(40), cache=False)
+    to_sentence_transformer(encoder, repair).save(str(tmp_path / "c"))
+    types = [m["type"] for m in json.loads((tmp_path / "c" / "modules.json").read_text())]
+    assert types[-1] == "isoscope.export.RepairModule"
+    assert all(t.startswith("sentence_transformers.") for t in types[:-1])  # mean pooling: its own
+    if int(sentence_transformers.__version__.split(".")[0]) < 6:
+        SentenceTransformer(str(tmp_path / "c"), device="cpu")  # 5.x trusts a local folder
+    else:
+        with pytest.raises(ValueError, match="(?s)isoscope.export.RepairModule.*trust_remote_code=True"):
+            SentenceTransformer(str(tmp_path / "c"), device="cpu")

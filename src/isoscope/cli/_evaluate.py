@@ -10,8 +10,10 @@ from isoscope.cli.app import (
     app,
     drop_position_zero_option,
     echo,
-    progress_enabled,
+    log,
+    progress_option,
     seed_option,
+    show_progress,
     transductive_option,
     user_errors,
 )
@@ -77,6 +79,7 @@ def evaluate_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     device: str = typer.Option("cpu", help="Torch device for transformer models."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the results JSON here."),
+    progress: bool = progress_option(),
 ) -> None:
     """Score a model on STS / SICK-R / word-similarity / analogy / classification tasks before and after repairs.
 
@@ -107,9 +110,6 @@ def evaluate_command(
     else:
         loaded = _load_model(model)
 
-    def log(message: str) -> None:
-        typer.echo(message, err=True)
-
     results = evaluate(
         loaded,
         tasks,
@@ -130,8 +130,8 @@ def evaluate_command(
         cache=False if no_cache else (cache_dir if cache_dir is not None else True),
         batch_size=batch_size,
         seed=seed,
-        progress=progress_enabled(),
-        log=log,
+        progress=show_progress(progress),
+        log=log.info,
     )
     echo(results.format_table())
     if out is not None:

@@ -7,7 +7,16 @@ from typing import Any
 
 import typer
 
-from isoscope.cli.app import app, echo, user_errors
+from isoscope.cli.app import (
+    app,
+    corpus_split,
+    echo,
+    progress_option,
+    seed_option,
+    show_progress,
+    split_option,
+    user_errors,
+)
 
 
 @app.command("extract")
@@ -15,8 +24,11 @@ from isoscope.cli.app import app, echo, user_errors
 def extract_command(
     out: Path = typer.Option(..., "--out", "-o", help="Store folder to create or resume."),
     model: str = typer.Option("minilm", "--model", "-m", help="Short name, Hugging Face name or local folder."),
-    corpus: str = typer.Option("ptb", "--corpus", "-c", help="ptb[:split], wikitext:PATH, text:PATH, jsonl:PATH or a path."),
-    split: str = typer.Option(None, "--split", help="Corpus split (ptb: train, valid, test; default test)."),
+    corpus: str = typer.Option(
+        "ptb", "--corpus", "-c",
+        help="ptb[:split], wikitext:PATH, text:PATH, jsonl:PATH, hf:PATH[#column] or a path.",
+    ),
+    split: str = split_option(),
     max_sentences: int = typer.Option(None, "--max-sentences", help="Keep at most this many sentences."),
     max_tokens: int = typer.Option(None, "--max-tokens", help="Stop once this many tokens (whole sentences) are stored."),
     layers: str = typer.Option(
@@ -30,13 +42,13 @@ def extract_command(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     max_length: int = typer.Option(None, "--max-length", help="Truncate sentences at this many tokens."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the model's own code to run."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = progress_option(),
     keep: str = typer.Option(
         "all", "--keep",
         help="'all' stores every vector; 'sample:N' a sketch store: moments of every token and a "
              "seeded sample of N token rows (--seed).",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --keep sample."),
+    seed: int = seed_option("the --keep sample"),
     engine: str = typer.Option(
         "single", "--engine", help="single (this process) or ray (a Ray Data actor pool; needs isoscope\\[ray])."
     ),
@@ -64,10 +76,16 @@ def extract_command(
     given = [name for name, value in ray_options.items() if value is not None]
     if engine == "single" and given:
         raise InputError(f"{', '.join(given)} only apply with --engine ray.")
-    spec = f"{corpus}:{split}" if split and corpus == "ptb" else corpus
+    corpus, hf_split = corpus_split(corpus, split)
+    spec: Any = corpus
+    if hf_split is not None:
+        from isoscope.corpora import load_corpus
+
+        # a loaded Corpus carries the split of an hf: dataset to either engine
+        spec = load_corpus(corpus, max_sentences=max_sentences, split=hf_split)
     common: dict[str, Any] = {"max_sentences": max_sentences, "max_tokens": max_tokens, "layers": chosen, "dtype": dtype,
               "batch_size": batch_size, "device": device, "max_length": max_length,
-              "trust_remote_code": trust_remote_code, "progress": progress}
+              "trust_remote_code": trust_remote_code, "progress": show_progress(progress)}
     if engine == "ray":
         from isoscope.distributed import extract_ray
 

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import typer
 
-from isoscope.cli.app import app, echo, progress_enabled, progress_option, seed_option, user_errors
+from isoscope.cli.app import (
+    app,
+    echo,
+    log,
+    progress_option,
+    seed_option,
+    show_progress,
+    user_errors,
+)
 
 
 @app.command("findings")
@@ -64,15 +72,12 @@ def findings_command(
     mode = "quick" if quick else "full"
     work_dir = work / mode
     t0 = time.perf_counter()
-    show = progress_enabled() if progress is None else progress
-
-    def log(message: str) -> None:
-        typer.echo(message, err=True)
+    show = show_progress(progress)
 
     if render_only:
-        log(f"· reading results in {work_dir}")
-    collected = collect(plan, work_dir, log=log, progress=show, reuse_only=render_only)
-    log(f"· writing {out} ({(time.perf_counter() - t0) / 60:.0f} min so far)")
+        log.info(f"· reading results in {work_dir}")
+    collected = collect(plan, work_dir, log=log.info, progress=show, reuse_only=render_only)
+    log.info(f"· writing {out} ({(time.perf_counter() - t0) / 60:.0f} min so far)")
     cmd = "make findings" + (" FINDINGS_ARGS=--quick" if quick else "")
     page = render(collected, out, command=cmd, work=str(work_dir))
     echo(f"findings {page}")

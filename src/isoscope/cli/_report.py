@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from isoscope.cli.app import app, echo, user_errors
+from isoscope.cli.app import app, echo, log, progress_option, show_progress, user_errors
 from isoscope.errors import InputError
 
 RESULTS = "results.json"
@@ -63,6 +63,7 @@ def report_command(
     fmt: list[str] = typer.Option(
         ["png"], "--format", help="Figure files written beside the report: png, svg, pdf."
     ),
+    progress: bool = progress_option(),
 ) -> None:
     """Render the report of a run from results.json and the artefacts saved beside it.
 
@@ -89,9 +90,10 @@ def report_command(
         title=title,
         formats=_formats(fmt),
         filename=out.name,
+        progress=show_progress(progress),
     )
     for note in art.notes:
-        typer.echo(f"note: {note}", err=True)
+        log.info(f"note: {note}")
     echo(f"report   {path}")
 
 
@@ -102,6 +104,7 @@ def write_comparison(
     *,
     title: str | None = None,
     formats: tuple[str, ...] = ("png", "svg"),
+    progress: bool = False,
 ) -> Path:
     """Cross-model similarity of the runs (``OUT/cross_model.json``), then the comparison report.
 
@@ -115,6 +118,8 @@ def write_comparison(
         Folder of the report.
     title : str, optional
     formats : tuple of str
+    progress : bool
+        A progress bar over the report's sections.
 
     Returns
     -------
@@ -130,13 +135,13 @@ def write_comparison(
     cross = compare_runs(res, [a.words for a in arts], _names(res))
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "cross_model.json", clean_json(cross))
-    path = write_report(res, out, arts, title=title, formats=formats, cross_model=cross)
+    path = write_report(res, out, arts, title=title, formats=formats, cross_model=cross, progress=progress)
     for pair in cross["pairs"]:
         a, b = pair["models"]
         echo(f"aligned  {pair['n_aligned']} words of {a} ({pair['n_words'][0]}) and {b} "
              f"({pair['n_words'][1]})")
     for note in cross["notes"]:
-        typer.echo(f"note: {note}", err=True)
+        log.info(f"note: {note}")
     return path
 
 
@@ -153,6 +158,7 @@ def compare_command(
     fmt: list[str] = typer.Option(
         ["png", "svg"], "--format", help="Figure files written beside the report: png, svg, pdf."
     ),
+    progress: bool = progress_option(),
 ) -> None:
     """Put several runs side by side in one report (layer axes normalised to depth).
 
@@ -167,5 +173,6 @@ def compare_command(
         raise InputError("compare needs at least two run folders.")
     loaded = [load_results(Path(r)) for r in runs]
     arts = [load_artefacts(file.parent, res) for res, file in loaded]
-    path = write_comparison([r for r, _ in loaded], arts, out, title=title, formats=_formats(fmt))
+    path = write_comparison([r for r, _ in loaded], arts, out, title=title, formats=_formats(fmt),
+                            progress=show_progress(progress))
     echo(f"compare  {path}")

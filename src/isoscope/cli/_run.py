@@ -11,11 +11,14 @@ import typer
 
 from isoscope.cli.app import (
     app,
+    corpus_split,
     drop_position_zero_option,
     echo,
-    progress_enabled,
+    log,
     progress_option,
     seed_option,
+    show_progress,
+    split_option,
     transductive_option,
     user_errors,
 )
@@ -23,11 +26,6 @@ from isoscope.errors import InputError
 from isoscope.pipeline import RESULTS, STORE, resolve_layer
 
 __all__ = ["RESULTS", "STORE", "resolve_layer", "run_model", "slug"]
-
-
-def log(message: str) -> None:
-    """Progress line on stderr (stdout carries only the final paths)."""
-    typer.echo(message, err=True)
 
 
 def slug(text: str) -> str:
@@ -49,6 +47,7 @@ def run_model(
     run_dir: Path,
     *,
     corpus: str = "ptb",
+    split: str | None = None,
     max_tokens: int | None = 50_000,
     tasks: list[tuple[str, str]] | None = None,
     transforms: list[str] | None = None,
@@ -62,15 +61,18 @@ def run_model(
     progress: bool = False,
     report: bool = True,
 ) -> tuple[dict[str, Any], Any]:
-    """One model through :func:`isoscope.pipeline.run`; returns the results and the store."""
+    """One model through :func:`isoscope.pipeline.run`; returns the results and the store.
+
+    Step lines go to the ``isoscope.cli`` logger (stderr; stdout carries only the final paths).
+    """
     from isoscope.pipeline import RunSettings, run
 
     settings = RunSettings(
-        model=model, corpus=corpus, max_tokens=max_tokens, sample=sample, seed=seed,
+        model=model, corpus=corpus, split=split, max_tokens=max_tokens, sample=sample, seed=seed,
         transforms=list(transforms or []), layer=layer, transductive=transductive,
         drop_position_zero=drop_position_zero, tasks=list(tasks or []), fit_on=fit_on,
     )
-    out = run(settings, run_dir, progress=progress, log=log, report=report, words=words)
+    out = run(settings, run_dir, progress=progress, log=log.info, report=report, words=words)
     return out.results, out.store
 
 
@@ -84,8 +86,10 @@ def run_command(
         help="Short name, Hugging Face name or local folder; repeat to compare models side by side.",
     ),
     corpus: str = typer.Option(
-        "ptb", "--corpus", "-c", help="ptb[:split], wikitext:PATH, text:PATH, jsonl:PATH or a path."
+        "ptb", "--corpus", "-c",
+        help="ptb[:split], wikitext:PATH, text:PATH, jsonl:PATH, hf:PATH[#column] or a path.",
     ),
+    split: str = split_option(),
     max_tokens: int = typer.Option(
         50_000, "--max-tokens", help="Tokens to extract (whole sentences; 0 = all)."
     ),
@@ -136,7 +140,8 @@ def run_command(
 
     tasks = parse_tasks(task)
     transforms = parse_transforms(transform)
-    show = progress_enabled() if progress is None else progress
+    show = show_progress(progress)
+    corpus, hf_split = corpus_split(corpus, split)
     if out is None:
         out = Path("runs") / "-vs-".join(slug(m) for m in models)
     slugs = [slug(m) for m in models]
@@ -146,11 +151,12 @@ def run_command(
     for i, m in enumerate(models):
         run_dir = out if len(models) == 1 else out / slugs[i]
         if len(models) > 1:
-            log(f"[{i + 1}/{len(models)}] {m}")
+            log.info(f"[{i + 1}/{len(models)}] {m}")
         res, _ = run_model(
             m,
             run_dir,
             corpus=corpus,
+            split=hf_split,
             max_tokens=max_tokens or None,
             tasks=tasks,
             transforms=transforms,
@@ -171,10 +177,10 @@ def run_command(
         from isoscope.artefacts import load_artefacts
         from isoscope.cli._report import write_comparison
 
-        log("· writing the comparison report")
+        log.info("· writing the comparison report")
         # Each run saved its artefacts; the comparison only draws them (and compares their
         # word samples across models).
         arts = [load_artefacts(d, r) for d, r in zip(run_dirs, all_results, strict=True)]
-        path = write_comparison(all_results, arts, out, formats=("png", "svg"))
+        path = write_comparison(all_results, arts, out, formats=("png", "svg"), progress=show)
         echo(f"compare  {path}")
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,48 @@ def _config_json(config: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
+def _tensor_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The state dict as plain tensors, by name.
+
+    Entries that are not plain tensors come from quantised modules (torch's dynamic
+    quantisation packs a layer's weight and bias into a tuple beside its dtype): a quantised
+    tensor stands as its integer values, scale and zero point; a tuple or list as its items
+    (``name.0``, ``name.1``, ...); anything else (a dtype) as the bytes of its ``repr``.
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor) and value.is_quantized:
+            out[name] = value.int_repr()
+            if value.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+                out[f"{name}.scale"] = torch.tensor([value.q_scale()], dtype=torch.float64)
+                out[f"{name}.zero_point"] = torch.tensor([value.q_zero_point()], dtype=torch.int64)
+            else:
+                out[f"{name}.scales"] = value.q_per_channel_scales()
+                out[f"{name}.zero_points"] = value.q_per_channel_zero_points()
+        elif isinstance(value, torch.Tensor):
+            out[name] = value
+        elif isinstance(value, tuple | list):
+            for i, item in enumerate(value):
+                add(f"{name}.{i}", item)
+        elif value is not None:
+            out[name] = torch.frombuffer(bytearray(repr(value).encode("utf-8")), dtype=torch.uint8)
+
+    for key, value in state.items():
+        add(str(key), value)
+    return out
+
+
 def model_fingerprint(model: Any) -> str:
     """SHA-256 of a model's config and weights: equal exactly when both are.
 
     The digest covers the config as sorted JSON (without the entries that only say where or
     how the model was loaded: its path, the transformers version, the attention kernel) and,
     in name order, every state-dict tensor's name, dtype, shape and raw bytes (hashed in
-    place, without copies, for contiguous CPU tensors). A model whose weights change in place
+    place, without copies, for contiguous CPU tensors; quantised entries as in
+    :func:`_tensor_state`). A model whose weights change in place
     gets a new digest (tensor versions are tracked, so an unchanged model is hashed once).
 
     Parameters
@@ -68,7 +104,7 @@ def model_fingerprint(model: Any) -> str:
     module = model if isinstance(model, torch.nn.Module) else getattr(model, "model", None)
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"model_fingerprint needs a torch model or an encoder, not {type(model).__name__}")
-    state = module.state_dict()
+    state = _tensor_state(module.state_dict())
     config = _config_json(getattr(module, "config", None))
     try:
         token: Any = (config, tuple((k, t.data_ptr(), t._version) for k, t in state.items()))

@@ -5,13 +5,16 @@ locally modified one) in the same :class:`~isoscope.models.hf.HFEncoder` that
 :func:`isoscope.models.load_encoder` returns, and records what can be known of it in
 ``encoder.origin`` (``isoscope.extract`` writes it into the store manifest as
 ``model_origin``): the model and base classes, a hash of the config, the parameter dtypes,
-the weights hash (:func:`isoscope.models.model_fingerprint`), the PEFT adapters and the
+the weights hash (:func:`isoscope.models.model_fingerprint`; it covers the injected adapter
+weights), the PEFT adapters (each one's configuration: type, rank, targets) and the
 quantisation config.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
+from collections import Counter
 from typing import Any
 
 from isoscope.errors import InputError
@@ -22,6 +25,59 @@ def _base(model: Any) -> Any:
     inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
     base = getattr(inner, "base_model", inner)
     return base if base is not None else inner
+
+
+def _plain(value: Any) -> Any:
+    """A PEFT config value as JSON: enums by their value, sets as sorted lists."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(str(v) for v in value)
+    return value
+
+
+def _peft_record(model: Any) -> dict[str, Any] | None:
+    """The PEFT adapters of ``model``: each one's configuration by name, and the active ones.
+
+    None for a model without adapters. Each configuration is PEFT's own ``to_dict()`` (adapter
+    type, rank, alpha, target modules, ...) made JSON-ready.
+    """
+    from isoscope._jsonio import clean_json
+
+    configs = getattr(model, "peft_config", None)
+    if not isinstance(configs, dict) or not configs:
+        return None
+    adapters = {}
+    for name, config in sorted(configs.items()):
+        raw = config.to_dict() if callable(getattr(config, "to_dict", None)) else dict(vars(config))
+        adapters[str(name)] = clean_json({str(k): _plain(v) for k, v in raw.items()})
+    active = getattr(model, "active_adapters", None)
+    active = active() if callable(active) else active
+    names = [active] if isinstance(active, str) else active
+    return {"adapters": adapters,
+            "active": sorted(str(a) for a in names) if isinstance(names, list | tuple | set) else None}
+
+
+def _quantization_record(config: Any, base: Any) -> dict[str, Any] | None:
+    """The model's quantisation: its config's ``quantization_config`` (bitsandbytes, GPTQ, ...),
+    else torch's quantised modules swapped in in memory (class counts and weight dtypes)."""
+    quant = getattr(config, "quantization_config", None)
+    if quant is not None:
+        return quant.to_dict() if hasattr(quant, "to_dict") else quant
+    counts: Counter[str] = Counter()
+    dtypes: set[str] = set()
+    for m in base.modules():
+        if ".quantized" not in type(m).__module__:
+            continue
+        counts[f"{type(m).__module__}.{type(m).__qualname__}"] += 1
+        weight = getattr(m, "weight", None)
+        weight = weight() if callable(weight) else weight  # quantised Linear: a method
+        if weight is not None and hasattr(weight, "dtype"):
+            dtypes.add(str(weight.dtype).replace("torch.", ""))
+    if not counts:
+        return None
+    return {"quant_method": "torch quantised modules", "modules": dict(sorted(counts.items())),
+            "weight_dtypes": sorted(dtypes)}
 
 
 def describe_loaded(model: Any, base: Any) -> dict[str, Any]:
@@ -41,8 +97,6 @@ def describe_loaded(model: Any, base: Any) -> dict[str, Any]:
     from isoscope.models.cache import _config_json, model_fingerprint
 
     config = getattr(base, "config", None)
-    quant = getattr(config, "quantization_config", None)
-    peft = getattr(model, "peft_config", None)
     return {
         "loaded_in_memory": True,
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
@@ -51,8 +105,8 @@ def describe_loaded(model: Any, base: Any) -> dict[str, Any]:
         "name_or_path": str(getattr(config, "_name_or_path", "") or ""),
         "dtypes": sorted({str(p.dtype).replace("torch.", "") for p in base.parameters()}),
         "weights_sha256": model_fingerprint(base),
-        "peft": sorted(peft) if isinstance(peft, dict) else None,
-        "quantization": (quant.to_dict() if hasattr(quant, "to_dict") else quant) if quant is not None else None,
+        "peft": _peft_record(model),
+        "quantization": _quantization_record(config, base),
     }
 
 

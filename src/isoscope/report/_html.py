@@ -341,7 +341,9 @@ _SHOWN_KEYS = frozenset(
 
 
 class _Builder:
-    def __init__(self, out_dir: Path, formats: Sequence[str], dpi: int) -> None:
+    def __init__(self, out_dir: Path, formats: Sequence[str], dpi: int, progress: bool = False) -> None:
+        from tqdm.auto import tqdm
+
         self.out_dir = out_dir
         self.fig_dir = out_dir / "figures"
         self.formats = tuple(formats)
@@ -350,6 +352,8 @@ class _Builder:
         self.errors: list[str] = []
         self.figure_files: list[Path] = []
         self.uses_plotly = False
+        #: One tick per drawn section (the number of sections depends on the results).
+        self.bar = tqdm(desc="report", unit="section", disable=not progress, leave=False)
 
     def image(self, fig: Any, name: str, alt: str) -> dict[str, Any]:
         import matplotlib.pyplot as plt
@@ -395,6 +399,7 @@ class _Builder:
             self.errors.append(f"{sid}: {msg}")
             entry["error"] = f"This section could not be drawn ({msg})."
         self.sections.append(entry)
+        self.bar.update()
 
 
 def _per_result(x: Any, n: int, what: str, single: tuple[type, ...]) -> list[Any]:
@@ -464,6 +469,7 @@ def write_report(
     dpi: int = 130,
     filename: str = "report.html",
     cross_model: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> Path:
     """Write a self-contained HTML report (and its figures) for one or several runs.
 
@@ -502,6 +508,8 @@ def write_report(
         Cross-model similarity of the runs
         (:func:`isoscope.analysis._crossmodel.compare_runs`, computed by ``isoscope compare``),
         drawn as its own section with the number of aligned words.
+    progress : bool
+        Show a tqdm bar that ticks once per drawn section.
 
     Returns
     -------
@@ -527,7 +535,7 @@ def write_report(
         out,
         {"cloud_layers": cloud_layers, "cloud_n": cloud_n, "words": words, "seed": seed},
     )
-    b = _Builder(out, formats, dpi)
+    b = _Builder(out, formats, dpi, progress)
     names = F._names(res)
     compare = len(res) > 1
 
@@ -742,6 +750,7 @@ def write_report(
         css=Markup(_read_template("report.css")),
         errors=b.errors,
     )
+    b.bar.close()
     path = out / filename
     write_text_atomic(path, html_text)
     return path

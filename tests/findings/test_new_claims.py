@@ -229,6 +229,49 @@ def test_claims_8_to_11_carry_their_reading_notes() -> None:
             assert name in text.reading, (claim.number, name)
 
 
+def test_claims_1_to_7_carry_their_reading_notes() -> None:
+    from isoscope.analysis._settings import AnalysisSettings
+    from isoscope.findings import _claims as C
+    from isoscope.findings._plan import REPAIRS, FindingsPlan
+    from isoscope.transforms._cluster import PAPER_N_CLUSTERS, PAPER_N_COMPONENTS
+
+    a, full, quick = AnalysisSettings(), FindingsPlan(), FindingsPlan.make(quick=True)
+    built = [C.claim_cosine({}), C.claim_clusters({}), C.claim_centering({}),
+             C.claim_manifolds({}), C.claim_frequency({}), C.claim_lid({}),
+             C.claim_repairs({}, REPAIRS)]
+    texts = (C.COSINE, C.CLUSTERS, C.CENTERING, C.MANIFOLDS, C.FREQUENCY, C.LID, C.REPAIRS_TEXT)
+    names = (
+        # the paper's definitions, what isoscope computes instead, each check's threshold
+        ("inter-type", "intra-type", "random sample of pairs", "token id",
+         f"at most {a.s_intra_max_types:,} seeded types",
+         f"at least {a.s_intra_min_occurrences} occurrences", f"at most {a.s_intra_cap}",
+         "ρ ≥ 0.5", "≥ 0.1 at every layer", "layer 0", "rogue", "position 0", "--quick"),
+        (f"from {a.k_range[0]} to {a.k_range[1]}", f"{a.silhouette_sample:,} points",
+         "Maximum Mean Silhouette", f"MMS < {a.no_cluster_mms}",
+         f"at most {C.SINK_CLUSTER_SHARE:.0%}".replace("%", " %"), "attention sink",
+         "not the paper's two islands", "one initialisation per k", "kmeans_n_init=10",
+         "--quick"),
+        ("mean of the claim-2 k-means cluster", "S'_intra", "≥ 0.1 at every layer",
+         "shown but not checked", "close to 0 for any data", "was dropped", "--quick"),
+        (f"{full.cloud_points:,} tokens", f"{quick.cloud_points:,} in a --quick run",
+         "Swiss roll", "TwoNN", "proxies", "read only from the figure", "claim 8"),
+        ("Zipf", "wordfreq", "sign is arbitrary", "|ρ| ≥ 0.5", "0.7", "layer 0",
+         "ρ(norm, Zipf)", "frequency_regions", "--quick"),
+        ("Amsaleg", f"k = {a.lid_k}", "k / Σ_i log(d_k / d_i)", "levina_bickel", "median",
+         "mean over points", "≤ 0.1", "ρ ≥ 0.5", "roughly linearly", "word type", "--quick"),
+        ("Z(c) = Σ_w exp(cᵀv_w)", "unit-length", "whitening inflates norms", "d/100",
+         f"{PAPER_N_CLUSTERS} k-means clusters", f"top {PAPER_N_COMPONENTS} directions",
+         "w_i in [0, 1]", "Liang et al.", "inductive fit", "transductive", "any margin", "--quick"),
+    )
+    for claim, text, want in zip(built, texts, names, strict=True):
+        assert claim.reading == text.reading and len(text.reading) > 800, claim.number
+        for name in want:
+            assert name in text.reading, (claim.number, name)
+    # the figure captions name the line styles the figures draw (_figures._STYLES, axhline)
+    assert "GloVe (one layer) dotted" in C.COSINE.figure[1]
+    assert "GloVe as a dotted line" in C.LID.figure[1]
+
+
 def test_run_time_is_the_sum_of_the_step_seconds_and_names_no_machine() -> None:
     from isoscope.findings._render import compute_minutes, run_time_line
 

@@ -245,7 +245,32 @@ COSINE = ClaimText(
     "layer has the largest S_inter, and it exceeds every BERT-family model's last-layer "
     "S_inter on the same corpus.",
     ("cosine.png", "S_inter (top) and S_intra (bottom) against relative depth, per corpus; "
-                   "GloVe (one layer) as a dashed line."),
+                   "BERT family solid, GPT family dashed, GloVe (one layer) dotted."),
+    reading=(
+        "S_inter is Cai et al.'s inter-type cosine, the mean cosine between the vectors of "
+        "two tokens; isoscope computes it exactly over all distinct pairs of every extracted "
+        "token, from the sum s of the unit vectors: S_inter = (‖s‖² − n) / (n(n − 1)), where "
+        "the paper averages a random sample of pairs (the README's table of defaults), and "
+        "the few pairs of the same type are included. S_intra is the intra-type cosine, the "
+        "mean cosine between occurrences of the same type; the type is the token id (a word "
+        "piece; s_intra_key=word groups whole words), over at most 1,000 seeded types with at "
+        "least 5 occurrences, at most 50 occurrences each. In the table 'S_inter L1', 'mid' "
+        "and 'last' are layer 1, the middle and the last hidden state; 'ρ(depth)' is "
+        "Spearman's ρ between the layer and S_inter from layer 1 on, a monotone trend rather "
+        "than a straight line (check: ρ ≥ 0.5); 'min S_intra−S_inter' is the smallest gap "
+        "over the layers (check: ≥ 0.1 at every layer, occurrences of a type closer than "
+        "random tokens); 'most anisotropic layer' is where S_inter peaks, which the "
+        "GPT-family checks want at the last layer and above every BERT-family model's last "
+        "layer on the same corpus. The figure starts at layer 0, the embedding output, which "
+        "the checks leave out; BERT-family curves are solid, GPT-family ones dashed. Caveats: "
+        "S_inter is, up to n/(n − 1), the squared norm of the mean unit vector, so a common "
+        "offset or a few rogue dimensions (Timkey & van Schijndel, 2021; the results' "
+        "rogue_dims) can make it large without the space being narrow in every direction; "
+        "causal models are measured without position 0, which can carry the massive "
+        "activations of claim 8 and would then dominate it; MiniLM and MPNet are fine-tuned "
+        "for sentence similarity, which changes their last layers; a --quick run draws "
+        "S_intra's types from fewer extracted tokens."
+    ),
 )
 
 #: Share of position-0 tokens above which a cluster is the attention sink, not an island.
@@ -267,6 +292,30 @@ CLUSTERS = ClaimText(
     "2024, not the paper's islands).".replace("%", " %"),
     ("clusters.png", "MMS per layer against relative depth (|C| = 1 below the dashed 0.1 "
                      "line); right: causal models with position 0 kept."),
+    reading=(
+        "Each layer's seeded sample of distinct vectors is clustered by k-means for every k "
+        "from 2 to 15; the mean silhouette (per point (b − a) / max(a, b), a its mean "
+        "Euclidean distance to its own cluster, b to the nearest other) is taken on a seeded "
+        "subsample of 3,000 points, and the best mean over k is the Maximum Mean Silhouette "
+        "(MMS). '|C| per layer' lists the chosen k from layer 0 to the last, 1 where MMS < "
+        "0.1 (Cai et al.'s rule for no clusters); 'max MMS' and 'median MMS' say how well "
+        "separated the best partitions are. The left panel draws MMS against depth with the "
+        "0.1 line. The right panel and the second table are the causal models' middle and "
+        "later layers clustered again with position 0 kept, each cluster's size with the "
+        "share of it at position 0. The first check asks only for |C| ≥ 2 in some layer "
+        "(layer 0 and the static table included), a low bar: k-means always returns k groups, "
+        "and an MMS just above 0.1 is weak structure, unlike the distant islands of the "
+        "paper's views, so read the MMS values and not only the counts. The islands check "
+        "takes the middle layer with position 0 kept: two clusters pass only when the smaller "
+        "is at most 90 % position-0 tokens. Where the first position carries the massive "
+        "activations of claim 8 it can form a far-away cluster of its own, the attention sink "
+        "(Xiao et al., 2024), which the table's shares reveal; that split is not the paper's "
+        "two islands, and the check fails on it. Caveats: isoscope runs k-means++ with one "
+        "initialisation per k where the paper's scikit-learn ran 10 (kmeans_n_init=10 "
+        "restores it; the README's table of defaults), so a close call between two k can go "
+        "either way; the sample holds distinct vectors, duplicates removed before sampling "
+        "(the paper does not say); a --quick run clusters a smaller sample."
+    ),
 )
 
 CENTERING = ClaimText(
@@ -282,6 +331,27 @@ CENTERING = ClaimText(
     "S'_inter ≥ 0.1 at every layer (word identity survives the centring).",
     ("centering.png", "S_inter before (solid) and after (dashed) per-cluster centering, "
                       "WikiText."),
+    reading=(
+        "Per-cluster centring subtracts from each vector the mean of the claim-2 k-means "
+        "cluster it is assigned to (the nearest centroid; with |C| = 1, the mean of the "
+        "layer), then computes the cosines again: S'_inter over all pairs of the centred "
+        "sample, S'_intra over the same word types as S_intra. The table gives, per model and "
+        "corpus, the means over the layers of S_inter before and S'_inter after centring, the "
+        "largest |S'_inter| of any layer, the mean S'_intra and the smallest S'_intra − "
+        "S'_inter over the layers; that last column is the one check (≥ 0.1 at every layer: "
+        "occurrences of a word stay closer to each other than random tokens once the cluster "
+        "means are gone). The figure draws S_inter (solid) and S'_inter (dashed) on WikiText: "
+        "the drop is the part of S_inter that the cluster means carried. S'_inter is shown "
+        "but not checked: centred vectors have mean zero in every cluster, so no common "
+        "direction is left and the mean cosine over all pairs is close to 0 for any data, "
+        "isotropic or not; an earlier version of these checks asked for it and was dropped "
+        "for that reason. The paper's reading of S'_inter ≈ 0 as isotropy inside clusters "
+        "therefore rests on other evidence (the spectrum of each cluster, not computed here). "
+        "Caveats: static tables are left out (every occurrence of a word has the same vector, "
+        "so S'_intra is 1); the clusters are claim 2's, from one k-means initialisation per "
+        "k, and a layer with |C| = 1 is only centred as a whole; a --quick run uses a smaller "
+        "sample."
+    ),
 )
 
 MANIFOLDS = ClaimText(
@@ -297,6 +367,28 @@ MANIFOLDS = ClaimText(
     "components than every BERT-family model, and has a lower TwoNN dimension.",
     ("manifolds.png", "3-D PCA views (WikiText) at four depths, coloured by Zipf frequency; "
                       "the axis titles give each layer."),
+    reading=(
+        "Each view is a seeded sample of 2,000 tokens (1,500 in a --quick run) of one hidden "
+        "state at four depths (the first transformer layer, half and three quarters of the "
+        "depth, and the last), projected on that sample's own top three principal components "
+        "(linear PCA, as in Cai et al.'s views) and coloured by the Zipf frequency of each "
+        "token's word (wordfreq); special tokens, and position 0 for causal models, are left "
+        "out. The table gives for each view the share of the sample's variance on those three "
+        "components and the layer's TwoNN intrinsic dimension (Facco et al., 2017: from the "
+        "ratio of second- to first-neighbour distances on the analysis' distinct sample, the "
+        "largest 10 % of ratios dropped). The checks take the view nearest the middle layer: "
+        "every GPT-family model must put a larger share of variance on three components, and "
+        "have a lower TwoNN dimension, than every BERT-family model. Both numbers are "
+        "proxies: a Swiss roll is a curved sheet, and neither a variance share nor a "
+        "nearest-neighbour dimension says whether the sheet is rolled, so the shape itself is "
+        "read only from the figure. Caveats: a few high-variance directions (the outlier and "
+        "massive dimensions of claim 8, which dropping position 0 need not remove) raise the "
+        "three-component share without any manifold and stretch a view along one axis; a "
+        "linear projection seen from one fixed angle can show a roll as overlapping bands or "
+        "hide it; TwoNN works at the sample's smallest scale and is compared here across "
+        "models of different widths; the BERT-family models are fine-tuned for sentence "
+        "similarity and the causal ones are not GPT-2."
+    ),
 )
 
 FREQUENCY = ClaimText(
@@ -310,6 +402,28 @@ FREQUENCY = ClaimText(
     "of a contextual model) passes, the check says so.",
     ("frequency.png", "Top: |ρ(PC1, Zipf frequency)| against relative depth. Bottom: PC1–PC2 "
                       "views of the middle layer (WikiText), coloured by Zipf frequency."),
+    reading=(
+        "Each token gets the Zipf frequency of its word from wordfreq (log10 of its frequency "
+        "per billion words of general English, already a log frequency), and each layer's "
+        "sample is projected on its first principal component; a component's sign is "
+        "arbitrary (isoscope makes its largest loading positive), so only |ρ| matters, and "
+        "Spearman's ρ is unchanged by the log. In the table 'ρ(PC1, Zipf) largest' is the "
+        "value of largest magnitude over the layers and 'at layer' where it is, 'ρ at last "
+        "layer' the last hidden state's, and 'ρ(norm, Zipf) there' the correlation of the "
+        "vector norm with frequency at that same layer, an isoscope addition that shows "
+        "whether PC1 only follows the norm. The check asks for |ρ| ≥ 0.5 in at least one "
+        "layer, a looser bar than Liang et al.'s value near 0.7 (the figure's dashed line). "
+        "For a contextual model layer 0 is the static input-embedding table, not a contextual "
+        "layer, so a pass there alone is named in the check's detail, with the largest |ρ| "
+        "from layer 1 on. The bottom panels are each contextual model's middle layer on PC1 "
+        "and PC2, coloured by frequency: Cai et al.'s frequent and rare words in different "
+        "regions appear as a colour gradient or as separate patches; isoscope also bins each "
+        "sample by frequency and records each bin's mean PC1, PC2 and norm (frequency_regions "
+        "in the details of each run's analysis results, not on this page). Caveats: every "
+        "piece of a word split into several tokens gets the word's frequency; the frequencies "
+        "are wordfreq's, not counts of these corpora (frequency_source=word_count gives the "
+        "corpus counts); a --quick run correlates a smaller sample."
+    ),
 )
 
 LID = ClaimText(
@@ -326,8 +440,31 @@ LID = ClaimText(
     "at every layer; ρ(layer, median LID) ≥ 0.5 (from layer 1); the static table's median "
     "LID above the contextual model's average over layers on the same corpus. The "
     "straight-line R² is shown for 'roughly linearly'.",
-    ("lid.png", "Median LID (kNN MLE, k = 20) against relative depth; GloVe as a dashed "
+    ("lid.png", "Median LID (kNN MLE, k = 20) against relative depth; GloVe as a dotted "
                 "line. Right: LID as a share of the width."),
+    reading=(
+        "LID is the kNN maximum-likelihood estimate of Amsaleg et al. (2015) as Cai et al. "
+        "use it: for a point whose k = 20 nearest neighbours (exact Euclidean search on the "
+        "layer's seeded distinct sample) lie at true distances d₁ ≤ … ≤ d_k, LID = k / Σ_i "
+        "log(d_k / d_i) (--lid-variant levina_bickel gives Levina & Bickel's (k − 1) / Σ); "
+        "zero distances are skipped, and a point whose neighbours all sit at distance 0 is "
+        "left undefined. isoscope's headline, like the paper's, is the mean over points; this "
+        "claim uses the median, because a few points with almost tied neighbour distances get "
+        "estimates in the thousands, and the 'largest per-layer mean' column shows how far "
+        "they pull the mean. The other columns: the median at layer 1 and at the last layer "
+        "and its average over layers; 'max LID/width', the largest median over the width "
+        "(check: ≤ 0.1, so every layer is far below the width); ρ and R² of the median "
+        "against the layer from layer 1 on (check: ρ ≥ 0.5; R² of a straight line stands for "
+        "the paper's 'roughly linearly' and is not checked); and the static table's median "
+        "LID (check: above the contextual model's average over layers on the same corpus). "
+        "Caveats: the estimate depends on the sample and on the scale of the 20th neighbour, "
+        "so values from a --quick run's smaller sample differ from the full run's, and the "
+        "median is not the paper's mean: compare trends, not values. A static table has one "
+        "vector per word type, so its distinct sample holds types where a contextual layer's "
+        "holds occurrences; GloVe-50d is narrower than every contextual model here, which "
+        "makes 'static LID higher' a hard test for it, and the width check is not applied to "
+        "it."
+    ),
 )
 
 
@@ -585,6 +722,30 @@ REPAIRS_TEXT = ClaimText(
     "each task than ABTT.",
     ("repairs.png", f"Left: log10 {ISOTROPY_LABEL} before and after each repair (inductive "
                     "fit). Right: change in STS-B Spearman × 100 (inductive)."),
+    reading=(
+        "I(V) is Mu & Viswanath's partition-function isotropy as Rajaee & Pilehvar use it: "
+        "with Z(c) = Σ_w exp(cᵀv_w), I(V) = min_c Z(c) / max_c Z(c), c over both signs of the "
+        "eigenvectors of VᵀV; 1 is perfectly isotropic, and the page prints log10 I(V) (0 is "
+        "isotropic, computed with log-sum-exp because Z overflows) on the last layer's "
+        "WikiText sample, before and after each repair. isoscope's default is the papers' raw "
+        "vectors; this page uses unit-length vectors, because Z is not scale-invariant and "
+        "whitening inflates norms (the README's table of defaults). The repairs: ABTT "
+        "subtracts the mean and the top D ≈ d/100 principal directions (Mu & Viswanath, "
+        "2018); cluster subtracts, inside each of 27 k-means clusters, its mean and its top "
+        "12 directions (Rajaee & Pilehvar's C and D, at every width); learned removal weights "
+        "the same top directions as ABTT by w_i in [0, 1], trained from ABTT (every w_i = 1) "
+        "to maximise the correlation between cosines and human scores of word pairs from "
+        "MTurk-287, RG-65, MC-30, YP-130 and VERB-143 (Liang et al.); whitening (Su et al., "
+        "2021) is shown and not checked. An inductive fit learns each repair on data disjoint "
+        "from what it is applied to (isoscope's default), a transductive one on the measured "
+        "or evaluated data itself (the papers' protocol). The second table gives Spearman × "
+        "100 without repair and each repair's change: STS-B test with the last layer "
+        "mean-pooled, WS-353 and SimLex-999 with each word encoded alone. Each check compares "
+        "cluster or learned with ABTT on one model, fit and column and passes on any margin; "
+        "no confidence interval is computed, so a difference of a fraction of a point is not "
+        "evidence either way. Caveats: a transductive fit on a word task sees only that "
+        "task's words (the note below); a --quick run fits on fewer sentences and words."
+    ),
 )
 
 

@@ -93,10 +93,7 @@ def extract_command(
         store = extract_ray(model, spec, out, address=address, workers=workers,
                             cpus_per_worker=cpus_per_worker or 1, gpus_per_worker=gpus_per_worker,
                             chunks_per_shard=per_shard or 1, keep=keep, seed=seed, **common)
-        ray_record = store.manifest.get("extraction", {}).get("ray") or {}
-        for row in ray_record.get("per_worker", []):
-            echo(f"ray worker  {row['worker']}: {row['shards']} shards, {row['tokens']} tokens, "
-                 f"{row['tokens_per_s']:.0f} tokens/s")
+        # Per-worker throughput is logged by extract_ray (INFO, shown unless --quiet).
     else:
         from isoscope.extract import extract
 

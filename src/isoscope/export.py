@@ -14,21 +14,29 @@ from an isoscope encoder and a fitted repair, with three modules:
    hidden state), else :class:`IsoscopePooling` (any hidden state or average of hidden
    states, special tokens left out, ``last``, ``first_last``, position 0 dropped), as defined
    in :mod:`isoscope.evaluate._encode`;
-3. :class:`RepairModule`, which applies the fitted repair to the pooled vectors.
+3. the repair of the pooled vectors: sentence-transformers' own ``Dense`` module (identity
+   activation) for the repairs that are affine maps ``y = x @ A + b`` of the pooled vector
+   (``none``, ``center``, ``abtt``, ``learned``, ``whiten``, ``zipf``, ``standardize``: ``A``
+   and ``b`` come from the fitted repair's :meth:`~isoscope.transforms.IsotropyTransform.affine_`
+   in float64 and are stored as float32), else :class:`RepairModule`, which applies the fitted
+   repair in numpy (``cluster``, whose map depends on each vector's k-means cluster).
 
-Saved with ``model.save(path)``, the repair is written by
+Saved with ``model.save(path)``, ``modules.json`` names the module classes by their import
+path. With sentence-transformers' own pooling and a ``Dense`` repair every class is
+sentence-transformers', so ``SentenceTransformer(path)`` loads the folder with no flag and
+without isoscope. :class:`RepairModule` writes its repair with
 :func:`isoscope.transforms.save_transform` (one safetensors file whose JSON header holds the
-class and parameters; no pickle) and ``modules.json`` names the module classes by their import
-path, so ``SentenceTransformer(path, trust_remote_code=True)`` loads it back with isoscope
-installed and nothing else. The flag is sentence-transformers' requirement, not isoscope's:
-since 6.0 (checked with 6.3.0) ``sentence_transformers.util.misc.import_module_class`` refuses
-to import any ``modules.json`` class outside the ``sentence_transformers.*`` namespace without
-it, even an installed one from a local folder, and there is no public way to register one
-(5.x trusted a local folder implicitly). No code stored in the folder runs: the classes come
-from the installed isoscope.
+class and parameters; no pickle); a folder holding it or :class:`IsoscopePooling` loads with
+``SentenceTransformer(path, trust_remote_code=True)`` and isoscope installed. The flag is
+sentence-transformers' requirement, not isoscope's: since 6.0 (checked with 6.3.0)
+``sentence_transformers.util.misc.import_module_class`` refuses to import any ``modules.json``
+class outside the ``sentence_transformers.*`` namespace without it, even an installed one from
+a local folder, and there is no public way to register one (5.x trusted a local folder
+implicitly). No code stored in the folder runs: the classes come from the installed isoscope.
 
-The repair runs in numpy on the pooled vectors (as :func:`isoscope.evaluate.evaluate` applies
-it), so the exported model is for inference: gradients do not flow through the repair.
+:class:`RepairModule` runs the repair in numpy on the pooled vectors (as
+:func:`isoscope.evaluate.evaluate` applies it), so gradients do not flow through it; the
+``Dense`` repair is a float32 torch layer (fine-tuning would train it like any other).
 """
 
 from __future__ import annotations
@@ -47,10 +55,12 @@ from isoscope._jsonio import read_json, write_json
 from isoscope.errors import InputError
 
 try:  # sentence-transformers >= 6
+    from sentence_transformers.base.modules import Dense as _STDense
     from sentence_transformers.base.modules import Module as _STModule
     from sentence_transformers.base.modules import Transformer as _STTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling as _STPooling
 except ImportError:  # sentence-transformers 5.x
+    from sentence_transformers.models import Dense as _STDense  # type: ignore[no-redef]
     from sentence_transformers.models import Module as _STModule  # type: ignore[no-redef]
     from sentence_transformers.models import Pooling as _STPooling  # type: ignore[no-redef]
     from sentence_transformers.models import Transformer as _STTransformer  # type: ignore[no-redef]
@@ -60,6 +70,7 @@ __all__ = [
     "RepairModule",
     "fit_sentence_repair",
     "layer_to_dataset",
+    "needs_trust_remote_code",
     "to_sentence_transformer",
 ]
 
@@ -235,6 +246,27 @@ class RepairModule(_STModule):
         return cls(load_transform(path))
 
 
+def _repair_module(repair: Any) -> Any:
+    """sentence-transformers' ``Dense`` for an affine repair, else a :class:`RepairModule`.
+
+    The weight and bias are the repair's own ``affine_()`` (float64), stored as float32.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from isoscope.transforms import IsotropyTransform
+
+    if not isinstance(repair, IsotropyTransform):
+        raise InputError(f"A repair module needs a fitted isoscope repair, got {type(repair).__name__}.")
+    check_is_fitted(repair)
+    affine = repair.affine_()
+    if affine is None:
+        return RepairModule(repair)
+    A, b = affine
+    return _STDense(int(A.shape[0]), int(A.shape[1]), bias=True, activation_function=torch.nn.Identity(),
+                    init_weight=torch.from_numpy(np.ascontiguousarray(A.T, dtype=np.float32)),
+                    init_bias=torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)))
+
+
 def _special_ids(tokenizer: Any) -> list[int]:
     """Ids the tokenizer adds around one sentence (what its special-token mask marks)."""
     enc = tokenizer("isoscope", add_special_tokens=True, return_special_tokens_mask=True)
@@ -282,6 +314,8 @@ def to_sentence_transformer(
 ) -> Any:
     """A sentence-transformers model whose last module applies a fitted isoscope repair.
 
+    An affine repair (all but ``cluster``) becomes sentence-transformers' own ``Dense`` module,
+    the ``cluster`` repair an isoscope :class:`RepairModule` (see the module docstring).
     Its ``encode`` gives the vectors of :func:`isoscope.evaluate.encode_sentences` with the same
     pooling, passed through ``repair.transform``.
 
@@ -299,9 +333,11 @@ def to_sentence_transformer(
     Returns
     -------
     sentence_transformers.SentenceTransformer
-        Save it with ``.save(path)``; ``SentenceTransformer(path, trust_remote_code=True)``
-        loads it back (sentence-transformers >= 6 asks for the flag to import
-        :class:`RepairModule` and :class:`IsoscopePooling`; see the module docstring).
+        Save it with ``.save(path)``; ``SentenceTransformer(path)`` loads it back when every
+        module is sentence-transformers' (``mean`` or ``cls`` pooling of the last layer and an
+        affine repair). The ``cluster`` repair (:class:`RepairModule`) and isoscope's other
+        poolings (:class:`IsoscopePooling`) need ``trust_remote_code=True`` with
+        sentence-transformers >= 6 (see the module docstring).
     """
     from sentence_transformers import SentenceTransformer
 
@@ -324,15 +360,34 @@ def to_sentence_transformer(
                                           config_kwargs=config_kwargs))
     modules.append(pool_module)
     if repair is not None:
-        rep = RepairModule(repair)
-        if rep.repair.n_features_in_ != int(encoder.hidden_size):
-            raise InputError(f"The repair was fitted on {rep.repair.n_features_in_}-d vectors, but "
+        rep = _repair_module(repair)
+        if repair.n_features_in_ != int(encoder.hidden_size):
+            raise InputError(f"The repair was fitted on {repair.n_features_in_}-d vectors, but "
                              f"{encoder.name} pools {encoder.hidden_size}-d ones.")
         modules.append(rep)
     st = SentenceTransformer(modules=modules, device=device or str(getattr(encoder, "device", "cpu")))
     log.info("exported %s with %s pooling of layers %s and repair %s", encoder.name, pool.name,
              list(pool.layers), type(repair).__name__ if repair is not None else None)
     return st
+
+
+def needs_trust_remote_code(st: Any) -> bool:
+    """Whether ``SentenceTransformer(path)`` of the saved ``st`` needs ``trust_remote_code=True``.
+
+    True when a module's class lives outside the ``sentence_transformers`` namespace
+    (:class:`RepairModule`, :class:`IsoscopePooling`), which sentence-transformers >= 6
+    imports only with the flag.
+
+    Parameters
+    ----------
+    st : sentence_transformers.SentenceTransformer
+        A model from :func:`to_sentence_transformer`.
+
+    Returns
+    -------
+    bool
+    """
+    return any(not type(m).__module__.startswith("sentence_transformers.") for m in st)
 
 
 def fit_sentence_repair(

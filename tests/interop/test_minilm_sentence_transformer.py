@@ -47,7 +47,7 @@ def test_exported_minilm_matches_isoscope_on_stsb(minilm, tmp_path):
     repair = fit_sentence_repair(minilm, SPEC, fit, cache=tmp_path / "cache")
     st = to_sentence_transformer(minilm, repair)
     st.save(str(tmp_path / "model"))
-    st = SentenceTransformer(str(tmp_path / "model"), device="cpu", trust_remote_code=True)
+    st = SentenceTransformer(str(tmp_path / "model"), device="cpu")  # Dense repair: no flag
 
     probe = test.sentences1[:64]
     want = repair.transform(encode_sentences(minilm, probe, cache=tmp_path / "cache"))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -71,25 +74,32 @@ def test_exported_encode_equals_isoscope_vectors(encoder, tmp_path, pooling, lay
 
     st.save(str(tmp_path / "exported"))
     saved = json.loads((tmp_path / "exported" / "modules.json").read_text())
-    assert saved[-1]["type"] == "isoscope.export.RepairModule"
+    assert saved[-1]["type"].startswith("sentence_transformers.") and saved[-1]["type"].endswith(".Dense")
     assert not [p for p in (tmp_path / "exported").rglob("*") if p.suffix in {".pkl", ".bin", ".pt"}]
-    # sentence-transformers 6 imports a module class outside its namespace only when trusted.
-    again = SentenceTransformer(str(tmp_path / "exported"), device="cpu", trust_remote_code=True)
+    # sentence-transformers 6 imports a module class outside its namespace only when trusted:
+    # the repair is its own Dense, so only isoscope's pooling module needs the flag.
+    own_pooling = saved[1]["type"].startswith("sentence_transformers.")
+    assert own_pooling == (pooling in ("mean", "cls") and layer is None and not drop and special is None)
+    again = SentenceTransformer(str(tmp_path / "exported"), device="cpu", trust_remote_code=not own_pooling)
     np.testing.assert_allclose(again.encode(SENTENCES, convert_to_numpy=True), want, atol=1e-5, rtol=0)
 
 
 def test_saved_whitening_reloads_the_same_model(encoder, tmp_path):
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    from isoscope.export import RepairModule, fit_sentence_repair, to_sentence_transformer
-    from isoscope.transforms import Whitening
+    from isoscope.export import fit_sentence_repair, to_sentence_transformer
 
     repair = fit_sentence_repair(encoder, "whiten:n_components=8", _fit_sentences(), cache=False)
     st = to_sentence_transformer(encoder, repair)
     st.save(str(tmp_path / "w"))
-    again = SentenceTransformer(str(tmp_path / "w"), device="cpu", trust_remote_code=True)
-    assert isinstance(again[-1], RepairModule) and isinstance(again[-1].repair, Whitening)
-    np.testing.assert_array_equal(again[-1].repair.kernel_, repair.kernel_)
+    again = SentenceTransformer(str(tmp_path / "w"), device="cpu")
+    dense = again[-1]
+    assert type(dense).__name__ == "Dense" and isinstance(dense.activation_function, torch.nn.Identity)
+    # weight and bias: the whitening kernel and -mean @ kernel, computed in float64, stored float32
+    np.testing.assert_array_equal(dense.linear.weight.detach().numpy(), repair.kernel_.T.astype(np.float32))
+    np.testing.assert_array_equal(dense.linear.bias.detach().numpy(),
+                                  (-repair.mean_ @ repair.kernel_).astype(np.float32))
     assert _dimension(again) == 8
     np.testing.assert_allclose(again.encode(SENTENCES), st.encode(SENTENCES), atol=1e-6, rtol=0)
 
@@ -97,13 +107,16 @@ def test_saved_whitening_reloads_the_same_model(encoder, tmp_path):
 def test_plain_mean_export_uses_sentence_transformers_pooling(encoder):
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    from isoscope.export import RepairModule, to_sentence_transformer
+    from isoscope.export import RepairModule, needs_trust_remote_code, to_sentence_transformer
     from isoscope.transforms import fit_repair
 
     rng = np.random.default_rng(0)
     st = to_sentence_transformer(encoder, fit_repair("abtt:n_components=2", rng.normal(size=(50, 32))))
-    assert isinstance(st[1], Pooling) and isinstance(st[2], RepairModule)
-    assert _dimension(st) == 32
+    assert isinstance(st[1], Pooling) and type(st[2]).__name__ == "Dense"
+    assert _dimension(st) == 32 and not needs_trust_remote_code(st)
+    clustered = to_sentence_transformer(
+        encoder, fit_repair("cluster:n_clusters=2,n_components=2", rng.normal(size=(50, 32))))
+    assert isinstance(clustered[2], RepairModule) and needs_trust_remote_code(clustered)
 
 
 def test_wrong_width_repair_is_refused(encoder):
@@ -145,22 +158,35 @@ def test_export_command_writes_a_loadable_model(tiny_bert, tmp_path):
     enc = load_encoder(str(tiny_bert))
     repair = fit_sentence_repair(enc, "abtt:n_components=2", _fit_sentences(), layer=2, cache=False)
     want = repair.transform(encode_sentences(enc, SENTENCES, layer=2, cache=False))
+    assert "trust_remote_code=True" in res.output  # layer 2 of 3: isoscope's pooling module
     st = SentenceTransformer(str(out), device="cpu", trust_remote_code=True)
     np.testing.assert_allclose(st.encode(SENTENCES), want, atol=1e-5, rtol=0)
+
+    plain = CliRunner().invoke(app, ["export", "--model", str(tiny_bert), "--transform", "center",
+                                     "--fit-corpus", f"text:{corpus}", "--out", str(tmp_path / "plain")])
+    assert plain.exit_code == 0, plain.output
+    assert "SentenceTransformer(" in plain.output and "trust_remote_code" not in plain.output
+    SentenceTransformer(str(tmp_path / "plain"), device="cpu")  # last-layer mean + Dense: no flag
 
     again = CliRunner().invoke(app, ["export", "--model", str(tiny_bert), "--transform", "center",
                                      "--fit-corpus", f"text:{corpus}", "--out", str(out)])
     assert again.exit_code == 2 and "not empty" in again.output
 
 
-def test_why_reloading_needs_trust_remote_code(encoder, tmp_path):
-    """The README's claim: sentence-transformers >= 6 refuses the isoscope module class unflagged."""
+def test_why_reloading_the_cluster_repair_needs_trust_remote_code(encoder, tmp_path):
+    """The README's claim: sentence-transformers >= 6 refuses the isoscope module class unflagged.
+
+    Only the cluster repair (not affine: it depends on each vector's cluster) is saved as
+    isoscope's RepairModule; the trusted reload still gives isoscope's own repaired vectors.
+    """
     import sentence_transformers
     from sentence_transformers import SentenceTransformer
 
+    from isoscope.evaluate import encode_sentences
     from isoscope.export import fit_sentence_repair, to_sentence_transformer
 
-    repair = fit_sentence_repair(encoder, "center", _fit_sentences(40), cache=False)
+    spec = "cluster:n_clusters=3,n_components=2"
+    repair = fit_sentence_repair(encoder, spec, _fit_sentences(40), cache=False)
     to_sentence_transformer(encoder, repair).save(str(tmp_path / "c"))
     types = [m["type"] for m in json.loads((tmp_path / "c" / "modules.json").read_text())]
     assert types[-1] == "isoscope.export.RepairModule"
@@ -170,3 +196,35 @@ def test_why_reloading_needs_trust_remote_code(encoder, tmp_path):
     else:
         with pytest.raises(ValueError, match="(?s)isoscope.export.RepairModule.*trust_remote_code=True"):
             SentenceTransformer(str(tmp_path / "c"), device="cpu")
+    want = repair.transform(encode_sentences(encoder, SENTENCES, cache=False))
+    again = SentenceTransformer(str(tmp_path / "c"), device="cpu", trust_remote_code=True)
+    np.testing.assert_allclose(again.encode(SENTENCES), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("spec", ["center", "abtt:n_components=3", "whiten:n_components=8", "standardize"])
+def test_affine_export_loads_without_trust_remote_code_or_isoscope(encoder, tmp_path, spec):
+    """An affine repair is sentence-transformers' own Dense: no flag, and isoscope is never imported."""
+    from isoscope.evaluate import encode_sentences
+    from isoscope.export import fit_sentence_repair, to_sentence_transformer
+
+    repair = fit_sentence_repair(encoder, spec, _fit_sentences(), cache=False)
+    folder = tmp_path / "m"
+    to_sentence_transformer(encoder, repair).save(str(folder))
+    types = [m["type"] for m in json.loads((folder / "modules.json").read_text())]
+    assert len(types) == 3 and all(t.startswith("sentence_transformers.") for t in types), types
+    assert not list(folder.rglob("isoscope_*.json")) and not (folder / "repair.safetensors").exists()
+    # A fresh interpreter in which importing isoscope fails loads and encodes the folder unflagged.
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["isoscope"] = None  # any import of isoscope raises ImportError
+        from sentence_transformers import SentenceTransformer
+        st = SentenceTransformer({str(folder)!r}, device="cpu")
+        print(json.dumps(st.encode({SENTENCES!r}).tolist()))
+        assert not [m for m in sys.modules if m.startswith("isoscope.")]
+    """)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = np.asarray(json.loads(res.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(got, repair.transform(encode_sentences(encoder, SENTENCES, cache=False)),
+                               atol=1e-5, rtol=0)
+

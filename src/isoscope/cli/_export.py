@@ -44,14 +44,20 @@ def export_command(
 ) -> None:
     """Fit a repair on a corpus's pooled sentence vectors and save model + repair for sentence-transformers.
 
-    Load the result with ``SentenceTransformer(OUT, trust_remote_code=True)``: sentence-transformers
-    6.0 and later (checked with 6.3.0) import a modules.json class outside their own namespace,
-    here isoscope.export.RepairModule from the installed isoscope, only with that flag.
+    Load the result with ``SentenceTransformer(OUT)``: an affine repair (all but cluster) is saved as
+    sentence-transformers' own Dense module. The cluster repair (isoscope.export.RepairModule) and
+    poolings other than mean/cls of the last layer (IsoscopePooling) need
+    ``SentenceTransformer(OUT, trust_remote_code=True)``: sentence-transformers 6.0 and later (checked
+    with 6.3.0) import a modules.json class outside their own namespace only with that flag.
     """
     from isoscope._jsonio import write_json
     from isoscope.cli._evaluate import _parse_layer
     from isoscope.corpora import load_corpus
-    from isoscope.export import fit_sentence_repair, to_sentence_transformer
+    from isoscope.export import (
+        fit_sentence_repair,
+        needs_trust_remote_code,
+        to_sentence_transformer,
+    )
     from isoscope.models import load_encoder
     from isoscope.models.hf import quiet_transformers
 
@@ -78,8 +84,9 @@ def export_command(
         "seed": seed, "pooling": pooling, "layer": chosen_layer, "include_special": not exclude_special,
         "drop_position_zero": drop_position_zero, "max_length": int(encoder.max_length),
     }, indent=2)
+    flag = ", trust_remote_code=True" if needs_trust_remote_code(st) else ""
     echo(f"wrote {out} ({encoder.name} + {transform} fitted on {corpus.name}); "
-         f"load with SentenceTransformer({str(out)!r}, trust_remote_code=True)")
+         f"load with SentenceTransformer({str(out)!r}{flag})")
 
 
 @app.command("export-layer")

@@ -129,6 +129,21 @@ class IsotropyTransform(TransformerMixin, BaseEstimator):
 
     # -- public -----------------------------------------------------------------------------
 
+    def affine_(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The fitted repair as an affine map ``y = x @ A + b``, or None if it is not one.
+
+        Computed in float64 from the fitted attributes (not by probing ``transform``). Repairs
+        whose output depends on more than a fixed matrix and offset (the per-cluster repair,
+        which depends on each vector's cluster) return None.
+
+        Returns
+        -------
+        (A, b) or None
+            ``A`` of shape (n_features_in_, n_features_out), ``b`` of shape (n_features_out,).
+        """
+        check_is_fitted(self)
+        return None
+
     def set_fit_info(self, **info: Any) -> IsotropyTransform:
         """Record what the repair was fitted on (e.g. ``store=..., layer=3, seed=0, mode=...``).
 
@@ -261,3 +276,16 @@ def top_directions(X_centered: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
 def default_abtt_components(n_features: int) -> int:
     """Mu & Viswanath's rule D ~ d/100 (at least 1): 3 at width 300, 8 at 768, 41 at 4096."""
     return max(1, int(round(n_features / 100)))
+
+
+def removal_affine(
+    mean: np.ndarray, components: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, b)`` of ``v' = (v - mu) - sum_i w_i (u_i . (v - mu)) u_i``, in float64.
+
+    ``A = I - U^T diag(w) U`` (``U``: the directions as rows) and ``b = -mu A``; shared by
+    all-but-the-top (every ``w_i = 1``) and the learned removal.
+    """
+    U = np.asarray(components, dtype=np.float64)
+    A = np.eye(U.shape[1]) - U.T @ (np.asarray(weights, dtype=np.float64)[:, None] * U)
+    return A, -np.asarray(mean, dtype=np.float64) @ A

@@ -11,12 +11,14 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from scipy.stats import spearmanr
 from sklearn.base import OneToOneFeatureMixin
+from sklearn.utils.validation import check_is_fitted
 
 from isoscope.errors import InputError
 from isoscope.transforms._base import (
     IsotropyTransform,
     check_positive_int,
     default_abtt_components,
+    removal_affine,
     top_directions,
 )
 
@@ -261,6 +263,11 @@ class LearnedRemoval(OneToOneFeatureMixin, IsotropyTransform):
         Xc = X - self.mean_
         U = self.components_
         return Xc - ((Xc @ U.T) * self.weights_) @ U
+
+    def affine_(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A = I - U^T diag(w) U``, ``b = -mu A`` (see :meth:`IsotropyTransform.affine_`)."""
+        check_is_fitted(self)
+        return removal_affine(self.mean_, self.components_, self.weights_)
 
     def check_disjoint(self, A: Any, B: Any) -> None:
         """Raise :class:`~isoscope.errors.InputError` if any pair (A[j], B[j]) was a training pair.

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import OneToOneFeatureMixin
+from sklearn.utils.validation import check_is_fitted
 
 from isoscope.errors import InputError
 from isoscope.transforms._base import (
@@ -14,6 +15,7 @@ from isoscope.transforms._base import (
     check_positive_int,
     default_abtt_components,
     floor_eigenvalues,
+    removal_affine,
     top_directions,
 )
 
@@ -29,6 +31,12 @@ class Identity(OneToOneFeatureMixin, IsotropyTransform):
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Return ``X`` (validated, as float32/float64)."""
         return X
+
+    def affine_(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A = I``, ``b = 0`` (see :meth:`IsotropyTransform.affine_`)."""
+        check_is_fitted(self)
+        d = int(self.n_features_in_)
+        return np.eye(d), np.zeros(d)
 
 
 class MeanCenter(OneToOneFeatureMixin, IsotropyTransform):
@@ -50,6 +58,11 @@ class MeanCenter(OneToOneFeatureMixin, IsotropyTransform):
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Subtract the fitted mean."""
         return X - self.mean_
+
+    def affine_(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A = I``, ``b = -mu`` (see :meth:`IsotropyTransform.affine_`)."""
+        check_is_fitted(self)
+        return np.eye(self.mean_.shape[0]), -np.asarray(self.mean_, dtype=np.float64)
 
 
 class AllButTheTop(OneToOneFeatureMixin, IsotropyTransform):
@@ -110,6 +123,11 @@ class AllButTheTop(OneToOneFeatureMixin, IsotropyTransform):
         U = self.components_
         return Xc - (Xc @ U.T) @ U
 
+    def affine_(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A = I - U^T U``, ``b = -mu A`` (see :meth:`IsotropyTransform.affine_`)."""
+        check_is_fitted(self)
+        return removal_affine(self.mean_, self.components_, np.ones(self.components_.shape[0]))
+
 
 class Standardize(OneToOneFeatureMixin, IsotropyTransform):
     """Per-dimension z-scoring against rogue dimensions (Timkey & van Schijndel, EMNLP 2021).
@@ -155,3 +173,9 @@ class Standardize(OneToOneFeatureMixin, IsotropyTransform):
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Z-score each dimension with the fitted statistics."""
         return (X - self.mean_) / self.scale_
+
+    def affine_(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A = diag(1 / sigma)``, ``b = -mu / sigma`` (see :meth:`IsotropyTransform.affine_`)."""
+        check_is_fitted(self)
+        inv = 1.0 / np.asarray(self.scale_, dtype=np.float64)
+        return np.diag(inv), -np.asarray(self.mean_, dtype=np.float64) * inv

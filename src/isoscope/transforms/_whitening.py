@@ -6,7 +6,7 @@ from typing import Any, Self
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from isoscope.errors import InputError
 from isoscope.transforms._base import (
@@ -46,6 +46,12 @@ class _WhiteningBase(ClassNamePrefixFeaturesOutMixin, IsotropyTransform):
     def _transform(self, X: np.ndarray) -> np.ndarray:
         """Centre and map onto the whitened principal axes (``n_components_`` columns)."""
         return (X - self.mean_) @ self.kernel_
+
+    def affine_(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A = U Lambda^{-1/2}`` (the kernel), ``b = -mu A`` (see :meth:`IsotropyTransform.affine_`)."""
+        check_is_fitted(self)
+        A = np.asarray(self.kernel_, dtype=np.float64)
+        return A.copy(), -np.asarray(self.mean_, dtype=np.float64) @ A
 
 
 class Whitening(_WhiteningBase):

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_model  # bench/ is on sys.path when a script runs
+
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wikitext-2" / "test.txt"
 
 
@@ -66,16 +68,6 @@ def matmul_flops(threads: int, n: int = 2048, repeats: int = 10) -> dict[str, fl
             rates[name] = 2 * n**3 / best_seconds(run, repeats)
     return rates
 
-
-def cpu_model() -> str:
-    """The CPU's model name and its widest vector extension, for the record of every run."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
-                "unknown CPU")
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    extra = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    return f"{name} ({isa}{', ' + ', '.join(extra) if extra else ''})"
 
 
 def gemm_shapes(config) -> list[tuple[int, int, int]]:

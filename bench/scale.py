@@ -26,15 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_model  # bench/ is on sys.path when a script runs
+
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wikitext-2" / "test.txt"
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "unknown")
-    except OSError:
-        return "unknown"
 
 
 def same_layers(a: Path, b: Path) -> bool:

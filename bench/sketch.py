@@ -31,13 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "unknown")
-    except OSError:
-        return "unknown"
+from _machine import cpu_model  # bench/ is on sys.path when a script runs
 
 
 def folder_bytes(path: Path) -> int:

@@ -58,8 +58,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def wait_for_shards(out: Path, n: int, timeout: float = 120.0) -> None:
-    """Until at least ``n`` shards are committed or merged (one chunk per shard)."""
+def wait_for_shards(out: Path, n: int, timeout: float = 300.0) -> None:
+    """Until at least ``n`` shards are committed or merged (one chunk per shard).
+
+    The first shard waits for the actors to start (torch and the model imported on a one-CPU
+    node); on a loaded 2-core machine that took over 120 s, hence the generous limit.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         progress = out / "progress.json"
